@@ -1,0 +1,3 @@
+from plat.cli import main
+
+main()

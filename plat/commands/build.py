@@ -1,0 +1,49 @@
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from plat.app import resolve_app
+from plat.build.pipeline import build_app
+from plat.build.source import open_source
+from plat.docker_client import connect
+from plat.errors import PlatError
+from plat.progress_view import build_progress
+from plat.ui import note, out, print_json
+
+EXAMPLES = """Examples:
+  plat build
+  plat build examples/hello-go --json
+  plat build app.tar.gz --tag registry.example.com/team/app
+  plat build https://github.com/acme/app.git --ref v1.2.0 --backend kaniko"""
+
+
+def build(
+    source: Annotated[str, typer.Argument(help="App folder, .tar.gz/.zip archive, or Git URL.")] = ".",
+    tag: Annotated[str | None, typer.Option("--tag", "-t", help="Image repository (or repo:tag); default <name>:<git sha>.")] = None,
+    backend: Annotated[str, typer.Option("--backend", help="docker or kaniko.")] = "docker",
+    platform: Annotated[str | None, typer.Option("--platform", help="Target platform, e.g. linux/amd64.")] = None,
+    push: Annotated[bool, typer.Option("--push", help="Push to the registry after building.")] = False,
+    ref: Annotated[str | None, typer.Option("--ref", help="Branch, tag or commit of a Git source.")] = None,
+    json_: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Build a container image from an app: no Dockerfile needed."""
+    if backend not in ("docker", "kaniko"):
+        raise PlatError(f"--backend {backend!r}: expected docker or kaniko")
+    client = connect()
+    with open_source(source, ref) as src:
+        app = resolve_app(src.path)
+        with build_progress(app.name, quiet=False) as on_event:
+            built = build_app(client, app, tag=tag, backend=backend, platform=platform, do_push=push,  # type: ignore[arg-type]
+                              source_url=src.origin, on_event=on_event)
+    if json_:
+        print_json(built.as_dict())
+        return
+    cache = f", {built.cached_steps}/{built.total_steps} steps cached" if built.total_steps else ""
+    note(f"built {built.runtime or 'Dockerfile'} app{cache}")
+    out.print(built.image)
+
+
+def register(app: typer.Typer) -> None:
+    app.command(epilog=EXAMPLES)(build)

@@ -1,0 +1,191 @@
+"""The app manifest, `plat.yaml`: validated once, at the edge, into typed objects.
+
+Every error names the file, the key path and what was expected; unknown keys get a
+"did you mean". `manifest_schema()` is the published JSON Schema.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from pathlib import Path
+from typing import Annotated, Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from plat.errors import PlatError
+
+MANIFEST = "plat.yaml"
+DNS_LABEL = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
+_SECRETISH = re.compile(r"(?i)(secret|token|passw|credential|private|api[_-]?key|access[_-]?key)")
+_DURATION = re.compile(r"^(\d+)(ms|s|m|h)?$")
+_MEMORY = re.compile(r"^\d+(\.\d+)?[kmgKMG]?[bB]?$")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+
+class Build(_Strict):
+    """How the image is built."""
+
+    dockerfile: str | None = Field(None, description="Your own Dockerfile (relative to context); it wins over the scaffold.")
+    context: str = Field(".", description="Build context, relative to the app folder.")
+    args: dict[str, str] = Field(default_factory=dict, description="Build args. Never secrets: use `plat secrets`.")
+    base_image: str | None = Field(None, description="Override the runtime's base image.")
+    platform: str | None = Field(None, description="Target platform, e.g. linux/amd64.")
+    frontend: str | bool | None = Field(None, description="Frontend folder (python-flask), or false to ignore one.")
+
+    @field_validator("args")
+    @classmethod
+    def _no_secret_args(cls, args: dict[str, str]) -> dict[str, str]:
+        for key in args:
+            if _SECRETISH.search(key):
+                raise ValueError(
+                    f"build arg {key!r} looks like a secret; build args end up in the image "
+                    "history, so pass secrets at run time with `plat secrets set`"
+                )
+        return args
+
+
+class Scale(_Strict):
+    """Warm pool settings (used by the host agent)."""
+
+    min_warm: int = Field(0, ge=0, description="Instances always up (0 allows scale to zero).")
+    max_instances: int = Field(4, ge=1, description="Upper bound of instances per host.")
+    concurrency: int = Field(32, ge=1, description="Requests in flight per instance.")
+    idle_timeout: str | int = Field("5m", description="Idle time before scaling down: seconds or 30s/5m/1h.")
+
+    @field_validator("idle_timeout")
+    @classmethod
+    def _duration(cls, value: str | int) -> str | int:
+        if isinstance(value, int):
+            if value < 0:
+                raise ValueError("must be zero or more seconds")
+            return value
+        if not _DURATION.match(value):
+            raise ValueError("expected seconds or a duration like 30s, 5m, 1h")
+        return value
+
+    @property
+    def idle_seconds(self) -> float:
+        return parse_duration(self.idle_timeout)
+
+
+class Resources(_Strict):
+    memory: str | None = Field(None, description="Memory limit per instance, e.g. 256m, 1g.")
+    cpus: float | int | None = Field(None, gt=0, description="CPU limit per instance, e.g. 0.5.")
+
+    @field_validator("memory")
+    @classmethod
+    def _memory(cls, value: str | None) -> str | None:
+        if value is not None and not _MEMORY.match(value):
+            raise ValueError("expected a size like 256m or 1g")
+        return value
+
+
+class Manifest(_Strict):
+    """An app: a container that serves HTTP on $PORT."""
+
+    name: str = Field(description="App name: a DNS label (a-z, 0-9, '-', at most 63).")
+    runtime: str | None = Field(None, description="Runtime; detected when omitted.")
+    port: Annotated[int, Field(ge=1, le=65535)] | None = Field(None, description="Port the app listens on ($PORT).")
+    health: str = Field("/", description="Health check path: 2xx/3xx means healthy.")
+    build: Build = Field(default_factory=Build)
+    env: dict[str, str] = Field(default_factory=dict, description="Non-secret environment variables.")
+    scale: Scale = Field(default_factory=Scale)
+    resources: Resources = Field(default_factory=Resources)
+    hosts: list[str] = Field(default_factory=list, description="Hosts to deploy to; empty means the local agent.")
+    registry: str | None = Field(None, description="Image registry; none means images travel over SSH.")
+
+    @field_validator("name")
+    @classmethod
+    def _dns_label(cls, value: str) -> str:
+        if not DNS_LABEL.match(value):
+            raise ValueError(
+                f"{value!r} is not DNS-label safe: use lowercase letters, digits and '-', "
+                f"start and end with a letter or digit, at most 63 characters (e.g. {slugify(value)!r})"
+            )
+        return value
+
+    @field_validator("health")
+    @classmethod
+    def _path(cls, value: str) -> str:
+        if not value.startswith("/"):
+            raise ValueError("expected a path starting with '/'")
+        return value
+
+
+def slugify(text: str) -> str:
+    """The nearest DNS label to `text` (for suggestions and default names)."""
+    slug = re.sub(r"[^a-z0-9-]+", "-", text.lower()).strip("-")
+    return (slug[:63].strip("-")) or "app"
+
+
+def parse_duration(value: str | int) -> float:
+    if isinstance(value, int):
+        return float(value)
+    m = _DURATION.match(value)
+    if not m:
+        raise ValueError(f"bad duration {value!r}")
+    n, unit = int(m.group(1)), m.group(2) or "s"
+    return n * {"ms": 0.001, "s": 1, "m": 60, "h": 3600}[unit]
+
+
+def manifest_schema() -> dict[str, Any]:
+    return Manifest.model_json_schema()
+
+
+def _known_keys(model: type[BaseModel], loc: tuple[str | int, ...]) -> list[str]:
+    """Field names of the model at key path `loc`, to suggest a spelling."""
+    for part in loc:
+        field = model.model_fields.get(str(part))
+        ann = field.annotation if field else None
+        if not (isinstance(ann, type) and issubclass(ann, BaseModel)):
+            return []
+        model = ann
+    return list(model.model_fields)
+
+
+def _explain(path: Path, exc: ValidationError) -> PlatError:
+    lines = []
+    for err in exc.errors():
+        loc = tuple(err["loc"])
+        key = ".".join(str(p) for p in loc) or "(top level)"
+        if err["type"] == "extra_forbidden":
+            known = _known_keys(Manifest, loc[:-1])
+            close = difflib.get_close_matches(str(loc[-1]), known, n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else f"; known keys: {', '.join(known)}"
+            lines.append(f"{path}: {key}: unknown key{hint}")
+        elif err["type"] == "missing":
+            lines.append(f"{path}: {key}: required key is missing")
+        else:
+            msg = err["msg"].removeprefix("Value error, ")
+            lines.append(f"{path}: {key}: {msg} (got {err.get('input')!r})")
+    return PlatError(lines[0] if len(lines) == 1 else "\n".join(lines),
+                     "fix plat.yaml (see `plat schema` for every key)")
+
+
+def parse_manifest(data: Any, path: Path) -> Manifest:
+    if not isinstance(data, dict):
+        raise PlatError(f"{path}: expected a mapping of keys (name, runtime, port, ...)",
+                        "see `plat schema`")
+    try:
+        return Manifest.model_validate(data)
+    except ValidationError as exc:
+        raise _explain(path, exc) from None
+
+
+def load_manifest(app_dir: Path) -> Manifest | None:
+    """The folder's plat.yaml, or None when it has none."""
+    path = app_dir / MANIFEST
+    if not path.is_file():
+        return None
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f":{mark.line + 1}:{mark.column + 1}" if mark else ""
+        raise PlatError(f"{path}{where}: not valid YAML ({getattr(exc, 'problem', exc)})") from None
+    return parse_manifest(data, path)

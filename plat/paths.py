@@ -1,0 +1,23 @@
+"""Where plat's bundled data (runtime templates, examples) lives.
+
+Installed wheels carry them under `plat/_data/`; a source checkout has them at the top.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+_PKG = Path(__file__).resolve().parent
+
+
+def _data_dir(name: str) -> Path:
+    bundled = _PKG / "_data" / name
+    return bundled if bundled.is_dir() else _PKG.parent / name
+
+
+def templates_dir() -> Path:
+    return _data_dir("templates")
+
+
+def examples_dir() -> Path:
+    return _data_dir("examples")

@@ -1,0 +1,91 @@
+from pathlib import Path
+
+import pytest
+
+from plat.config import Manifest, load_manifest, manifest_schema, parse_duration, parse_manifest, slugify
+from plat.errors import PlatError
+
+F = Path("app/plat.yaml")
+
+
+@pytest.mark.parametrize(
+    ("data", "expected"),
+    [
+        ({"name": "x", "bild": {}}, "plat.yaml: bild: unknown key; did you mean 'build'?"),
+        ({"name": "x", "scale": {"min_wram": 1}}, "scale.min_wram: unknown key; did you mean 'min_warm'?"),
+        ({"name": "x", "build": {"dokerfile": "D"}}, "build.dokerfile: unknown key; did you mean 'dockerfile'?"),
+        ({"name": "x", "zzz": 1}, "known keys: name, runtime"),
+        ({"name": "Bad_Name"}, "name: 'Bad_Name' is not DNS-label safe"),
+        ({"name": "-x"}, "not DNS-label safe"),
+        ({"name": "a" * 64}, "not DNS-label safe"),
+        ({}, "name: required key is missing"),
+        ({"name": "x", "port": "80"}, "port: "),
+        ({"name": "x", "port": 70000}, "port: "),
+        ({"name": "x", "health": "healthz"}, "health: expected a path starting with '/'"),
+        ({"name": "x", "scale": {"idle_timeout": "soon"}}, "scale.idle_timeout"),
+        ({"name": "x", "scale": {"min_warm": -1}}, "scale.min_warm"),
+        ({"name": "x", "resources": {"memory": "lots"}}, "resources.memory: expected a size"),
+        ({"name": "x", "build": {"args": {"NPM_TOKEN": "s3cret"}}}, "looks like a secret"),
+        ({"name": "x", "env": {"A": 1}}, "env.A"),
+    ],
+)
+def test_manifest_errors_name_file_key_and_expectation(data: dict, expected: str) -> None:
+    with pytest.raises(PlatError) as info:
+        parse_manifest(data, F)
+    assert str(F) in info.value.message
+    assert expected in info.value.message
+    assert "plat schema" in (info.value.hint or "")
+
+
+def test_full_manifest_parses() -> None:
+    m = parse_manifest(
+        {
+            "name": "shop", "runtime": "python-flask", "port": 8000, "health": "/healthz",
+            "build": {"dockerfile": "Dockerfile.prod", "context": ".", "args": {"MODE": "prod"},
+                      "base_image": "python:3.12", "platform": "linux/amd64", "frontend": "web"},
+            "env": {"LOG_LEVEL": "info"},
+            "scale": {"min_warm": 1, "max_instances": 3, "concurrency": 10, "idle_timeout": "30s"},
+            "resources": {"memory": "256m", "cpus": 0.5},
+            "hosts": ["deploy@h1", "h2:2222"], "registry": "registry.example.com/team",
+        },
+        F,
+    )
+    assert m.scale.idle_seconds == 30
+    assert m.build.frontend == "web"
+    assert m.hosts == ["deploy@h1", "h2:2222"]
+
+
+def test_defaults() -> None:
+    m = Manifest(name="a")
+    assert (m.health, m.port, m.scale.min_warm, m.hosts) == ("/", None, 0, [])
+
+
+def test_not_a_mapping() -> None:
+    with pytest.raises(PlatError, match="expected a mapping"):
+        parse_manifest(["name"], F)
+
+
+def test_bad_yaml_names_line(tmp_path: Path) -> None:
+    (tmp_path / "plat.yaml").write_text("name: x\nport: [1,\n")
+    with pytest.raises(PlatError, match=r"plat.yaml:\d+:\d+: not valid YAML"):
+        load_manifest(tmp_path)
+
+
+def test_missing_manifest_is_none(tmp_path: Path) -> None:
+    assert load_manifest(tmp_path) is None
+
+
+@pytest.mark.parametrize(("text", "slug"), [("My App", "my-app"), ("__x__", "x"), ("", "app"), ("a" * 80, "a" * 63)])
+def test_slugify(text: str, slug: str) -> None:
+    assert slugify(text) == slug
+
+
+@pytest.mark.parametrize(("value", "seconds"), [("30s", 30), ("5m", 300), ("1h", 3600), ("250ms", 0.25), (12, 12), ("7", 7)])
+def test_parse_duration(value: str | int, seconds: float) -> None:
+    assert parse_duration(value) == seconds
+
+
+def test_schema_lists_every_section() -> None:
+    schema = manifest_schema()
+    assert {"name", "runtime", "port", "health", "build", "env", "scale", "resources", "hosts", "registry"} <= set(schema["properties"])
+    assert schema["additionalProperties"] is False

@@ -20,7 +20,8 @@ def build_progress(label: str, quiet: bool = False) -> Iterator[Callable[[BuildL
         last = [0]
 
         def plain(log: BuildLog) -> None:
-            if log.step != last[0]:
+            # Without a TTY, one line per step that actually runs (cached steps stay quiet).
+            if log.executing and log.step != last[0]:
                 last[0] = log.step
                 err.print(f"{label}: step {log.step}/{log.total} {log.instruction}", soft_wrap=True, markup=False)
 

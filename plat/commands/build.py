@@ -34,7 +34,7 @@ def build(
     client = connect()
     with open_source(source, ref) as src:
         app = resolve_app(src.path)
-        with build_progress(app.name, quiet=False) as on_event:
+        with build_progress(app.name, quiet=json_) as on_event:
             built = build_app(client, app, tag=tag, backend=backend, platform=platform, do_push=push,  # type: ignore[arg-type]
                               source_url=src.origin, on_event=on_event)
     if json_:

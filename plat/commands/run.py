@@ -29,7 +29,7 @@ def run(
     client = connect()
     with open_source(source) as src:
         app = resolve_app(src.path)
-        with build_progress(app.name) as on_event:
+        with build_progress(app.name, quiet=json_) as on_event:
             built = build_app(client, app, on_event=on_event)
     container = start(client, container_spec(app, built.image, host_port=port))
     keep = False

@@ -1,0 +1,65 @@
+"""Integration fixtures: a real Docker engine; everything a test creates is labelled and removed."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import docker
+import httpx
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+SESSION = uuid.uuid4().hex[:10]
+LABEL = f"plat.test={SESSION}"
+
+
+def _ensure_base_images() -> None:
+    """Without a registry the runtimes need local base images (scripts/offline-images)."""
+    if os.environ.get("PLAT_BASE_IMAGE_PYTHON_FLASK") or os.environ.get("PLAT_USE_UPSTREAM_IMAGES"):
+        return
+    out = subprocess.run([str(ROOT / "scripts/offline-images")], check=True, capture_output=True, text=True).stdout
+    for line in out.splitlines():
+        key, _, value = line.removeprefix("export ").partition("=")
+        os.environ[key] = value
+    if not os.environ.get("PLAT_EXTRA_CA_CERTS") and os.environ.get("PIP_CERT"):
+        os.environ["PLAT_EXTRA_CA_CERTS"] = os.environ["PIP_CERT"]
+
+
+@pytest.fixture(scope="session")
+def engine() -> Iterator[docker.DockerClient]:
+    client = docker.from_env(timeout=300)
+    client.ping()
+    _ensure_base_images()
+    os.environ["PLAT_LABELS"] = LABEL
+    yield client
+    for c in client.containers.list(all=True, filters={"label": LABEL}):
+        c.remove(force=True)
+    for img in client.images.list(filters={"label": LABEL}):
+        try:
+            client.images.remove(img.id, force=True)
+        except docker.errors.APIError:
+            pass
+
+
+@dataclass
+class Result:
+    code: int
+    stdout: str
+    stderr: str
+
+
+def plat(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None, timeout: float = 600) -> Result:
+    """Run the real CLI in a subprocess, as a user would."""
+    proc = subprocess.run([sys.executable, "-m", "plat", *args], cwd=cwd, capture_output=True, text=True,
+                          timeout=timeout, env={**os.environ, **(env or {})})
+    return Result(proc.returncode, proc.stdout, proc.stderr)
+
+
+def get(url: str) -> httpx.Response:
+    return httpx.get(url, timeout=10)

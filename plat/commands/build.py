@@ -4,12 +4,7 @@ from typing import Annotated
 
 import typer
 
-from plat.app import resolve_app
-from plat.build.pipeline import build_app
-from plat.build.source import open_source
-from plat.docker_client import connect
 from plat.errors import PlatError
-from plat.progress_view import build_progress
 from plat.ui import note, out, print_json
 
 EXAMPLES = """Examples:
@@ -29,6 +24,13 @@ def build(
     json_: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Build a container image from an app: no Dockerfile needed."""
+    # Imported here: the Docker SDK is slow to import, and `plat --help` should not wait for it.
+    from plat.app import resolve_app
+    from plat.build.pipeline import build_app
+    from plat.build.source import open_source
+    from plat.docker_client import connect
+    from plat.progress_view import build_progress
+
     if backend not in ("docker", "kaniko"):
         raise PlatError(f"--backend {backend!r}: expected docker or kaniko")
     client = connect()
@@ -40,8 +42,11 @@ def build(
     if json_:
         print_json(built.as_dict())
         return
-    cache = f", {built.cached_steps}/{built.total_steps} steps cached" if built.total_steps else ""
-    note(f"built {built.runtime or 'Dockerfile'} app{cache}")
+    if built.up_to_date:
+        note("up to date: the engine has an image of exactly this source")
+    else:
+        cache = f", {built.cached_steps}/{built.total_steps} steps cached" if built.total_steps else ""
+        note(f"built {built.runtime or 'Dockerfile'} app{cache}")
     out.print(built.image)
 
 

@@ -4,12 +4,6 @@ from typing import Annotated
 
 import typer
 
-from plat.app import resolve_app
-from plat.build.pipeline import build_app
-from plat.build.source import open_source
-from plat.docker_client import connect
-from plat.progress_view import build_progress
-from plat.runner import container_spec, published_port, remove, start, wait_healthy
 from plat.ui import note, out, print_json
 
 EXAMPLES = """Examples:
@@ -26,6 +20,14 @@ def run(
     json_: Annotated[bool, typer.Option("--json", help="Print JSON once healthy (implies no log streaming).")] = False,
 ) -> None:
     """Build the app and run it locally on 127.0.0.1 until Ctrl-C."""
+    # Imported here: the Docker SDK is slow to import, and `plat --help` should not wait for it.
+    from plat.app import resolve_app
+    from plat.build.pipeline import build_app
+    from plat.build.source import open_source
+    from plat.docker_client import connect
+    from plat.progress_view import build_progress
+    from plat.runner import container_spec, published_port, remove, start, wait_healthy
+
     client = connect()
     with open_source(source) as src:
         app = resolve_app(src.path)

@@ -314,3 +314,23 @@ def test_is_archive(tmp_path: Path) -> None:
     assert not is_archive(tmp_path / "missing.zip")
     (tmp_path / "dir.zip").mkdir()
     assert not is_archive(tmp_path / "dir.zip")
+
+
+def test_round_trip_of_a_real_tree(box: Box, tmp_path: Path) -> None:
+    """Members named ./x, as `tar -C app .` writes them, including a real hardlink."""
+    src = tmp_path / "src"
+    (src / "pkg").mkdir(parents=True)
+    (src / "pkg/mod.py").write_text("x = 1\n")
+    (src / "start").write_text("#!/bin/sh\n")
+    (src / "start").chmod(0o755)
+    os.link(src / "pkg/mod.py", src / "pkg/same.py")
+    (src / "current").symlink_to("pkg")
+    archive = box.archives / "real.tgz"
+    with tarfile.open(archive, "w:gz") as tf:
+        tf.add(src, arcname=".")
+    with tarfile.open(archive) as tf:
+        assert any(m.islnk() and m.linkname.startswith("./") for m in tf.getmembers())
+    unpack_archive(archive, box.dest)
+    assert (box.dest / "current/mod.py").read_text() == "x = 1\n"
+    assert os.path.samefile(box.dest / "pkg/mod.py", box.dest / "pkg/same.py")
+    assert stat.S_IMODE((box.dest / "start").stat().st_mode) == 0o755

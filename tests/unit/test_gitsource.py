@@ -226,3 +226,12 @@ def test_clone_failure_names_url_without_credentials(tmp_path: Path) -> None:
     message = str(err.value)
     assert "https://127.0.0.1:9/app.git" in message and "'main'" in message
     assert "s3cret" not in message and "alice" not in message
+
+
+def test_clone_environment_restricts_protocols(origin: dict[str, str], tmp_path: Path) -> None:
+    """The env clone() gives git really does forbid file:// for remote URLs (and allows it for local paths)."""
+    from plat.build.gitsource import _git_env
+
+    with pytest.raises(git.GitCommandError, match="transport 'file' not allowed"):
+        git.Repo.clone_from(origin["path"], tmp_path / "remote-style", env=_git_env(local=False))
+    git.Repo.clone_from(origin["path"], tmp_path / "local-style", env=_git_env(local=True))

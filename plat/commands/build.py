@@ -33,9 +33,9 @@ def build(
 
     if backend not in ("docker", "kaniko"):
         raise PlatError(f"--backend {backend!r}: expected docker or kaniko")
-    client = connect()
     with open_source(source, ref) as src:
         app = resolve_app(src.path)
+        client = connect()
         with build_progress(app.name, quiet=json_) as on_event:
             built = build_app(client, app, tag=tag, backend=backend, platform=platform, do_push=push,  # type: ignore[arg-type]
                               source_url=src.origin, on_event=on_event)

@@ -28,9 +28,9 @@ def run(
     from plat.progress_view import build_progress
     from plat.runner import container_spec, published_port, remove, start, wait_healthy
 
-    client = connect()
     with open_source(source) as src:
         app = resolve_app(src.path)
+        client = connect()
         with build_progress(app.name, quiet=json_) as on_event:
             built = build_app(client, app, on_event=on_event)
     container = start(client, container_spec(app, built.image, host_port=port))

@@ -1,0 +1,110 @@
+"""The CLI surface: help with examples everywhere, exit codes scripts can trust, JSON output."""
+
+import json
+from pathlib import Path
+
+import pytest
+import typer
+from typer.testing import CliRunner
+
+from plat import __version__
+from plat.cli import app
+
+runner = CliRunner()
+
+
+def command_names() -> list[str]:
+    return sorted(c.name or c.callback.__name__ for c in app.registered_commands)  # type: ignore[union-attr]
+
+
+def test_version() -> None:
+    res = runner.invoke(app, ["--version"])
+    assert res.exit_code == 0 and res.output.strip() == f"plat {__version__}"
+
+
+@pytest.mark.parametrize("name", command_names())
+def test_every_command_has_help_with_an_example(name: str) -> None:
+    res = runner.invoke(app, [name, "--help"], env={"COLUMNS": "200"})
+    assert res.exit_code == 0
+    assert "Example" in res.output, f"`plat {name} --help` shows no example"
+    assert f"plat {name}" in res.output
+
+
+def test_usage_error_is_exit_2() -> None:
+    assert runner.invoke(app, ["build", "--no-such-flag"]).exit_code == 2
+    assert runner.invoke(app, ["no-such-command"]).exit_code == 2
+
+
+def test_detect_json(tmp_path: Path) -> None:
+    (tmp_path / "go.mod").write_text("module x\n")
+    res = runner.invoke(app, ["detect", str(tmp_path), "--json"])
+    assert res.exit_code == 0
+    assert json.loads(res.output)["runtime"] == "go"
+
+
+def test_runtimes_json_lists_all() -> None:
+    res = runner.invoke(app, ["runtimes", "--json"])
+    assert {r["name"] for r in json.loads(res.output)} == {"go", "nodejs", "python-flask"}
+
+
+def test_schema_is_json() -> None:
+    res = runner.invoke(app, ["schema"])
+    assert json.loads(res.output)["title"] == "Manifest"
+
+
+@pytest.mark.parametrize("runtime", ["go", "nodejs", "python-flask"])
+def test_init_writes_a_valid_app(tmp_path: Path, runtime: str) -> None:
+    from plat.app import resolve_app
+
+    res = runner.invoke(app, ["init", str(tmp_path / "my-app"), "--runtime", runtime, "--json"])
+    assert res.exit_code == 0, res.output
+    files = json.loads(res.output)["files"]
+    assert "plat.yaml" in files
+    spec = resolve_app(tmp_path / "my-app")
+    assert (spec.name, spec.runtime and spec.runtime.name) == ("my-app", runtime)
+
+
+def test_init_frontend_adds_a_vite_app(tmp_path: Path) -> None:
+    from plat.app import resolve_app
+
+    res = runner.invoke(app, ["init", str(tmp_path / "shop"), "--runtime", "python-flask", "--frontend"])
+    assert res.exit_code == 0, res.output
+    assert (tmp_path / "shop/frontend/package.json").is_file()
+    assert resolve_app(tmp_path / "shop").frontend == "frontend"
+
+
+def test_init_example(tmp_path: Path) -> None:
+    res = runner.invoke(app, ["init", str(tmp_path / "t"), "--example", "todo-react-flask"])
+    assert res.exit_code == 0, res.output
+    assert (tmp_path / "t/plat.yaml").is_file() and not (tmp_path / "t/frontend/node_modules").exists()
+
+
+def test_user_errors_are_exit_1_without_traceback(tmp_path: Path, capfd: pytest.CaptureFixture[str]) -> None:
+    import subprocess
+    import sys
+
+    def plat(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "plat", *args], capture_output=True, text=True, stdin=subprocess.DEVNULL)
+
+    bad = plat("init", str(tmp_path / "x"), "--runtime", "cobol")
+    assert bad.returncode == 1 and "unknown runtime 'cobol'" in bad.stderr and "go, nodejs, python-flask" in bad.stderr
+    assert "Traceback" not in bad.stderr
+    assert plat("init", str(tmp_path / "y")).returncode == 1  # no TTY: no picker, a clear error
+    (tmp_path / "z").mkdir()
+    empty = plat("detect", str(tmp_path / "z"))
+    assert empty.returncode == 1 and "no app found" in empty.stderr and len(empty.stderr.strip().splitlines()) == 2
+    (tmp_path / "z/plat.yaml").write_text("name: z\nbuidl: {}\n")
+    broken = plat("--debug", "detect", str(tmp_path / "z"))
+    assert broken.returncode == 1
+
+
+def test_bad_manifest_names_file_and_key(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    (tmp_path / "plat.yaml").write_text("name: ok\nscale: {min_wram: 1}\n")
+    res = subprocess.run([sys.executable, "-m", "plat", "build", str(tmp_path)], capture_output=True, text=True,
+                         env={"DOCKER_HOST": "unix:///nonexistent.sock", "PATH": "/usr/bin:/bin"})
+    # The manifest is checked before the engine is needed.
+    assert res.returncode == 1 and "Traceback" not in res.stderr
+    assert "plat.yaml: scale.min_wram: unknown key; did you mean 'min_warm'?" in res.stderr

@@ -38,3 +38,28 @@ def build_progress(label: str, quiet: bool = False) -> Iterator[Callable[[BuildL
             bar.update(task, total=log.total or None, completed=max(log.step - 1, 0), description=text)
 
         yield update
+
+
+@contextmanager
+def push_progress(ref: str, quiet: bool = False) -> Iterator[Callable[[dict], None]]:
+    """Bytes pushed across layers, from the Engine's push stream."""
+    if quiet or not err.is_terminal:
+        if not quiet:
+            err.print(f"pushing {ref}", markup=False)
+        yield lambda event: None
+        return
+    layers: dict[str, tuple[int, int]] = {}
+    with Progress(TextColumn("[bold]push"), BarColumn(), TextColumn("{task.description}"),
+                  TimeElapsedColumn(), console=err, transient=True) as bar:
+        task = bar.add_task(ref, total=None)
+
+        def update(event: dict) -> None:
+            layer, detail = event.get("id"), event.get("progressDetail") or {}
+            if layer and detail.get("total"):
+                layers[layer] = (detail.get("current", 0), detail["total"])
+            elif layer and event.get("status") in ("Pushed", "Layer already exists") and layer in layers:
+                layers[layer] = (layers[layer][1], layers[layer][1])
+            done, total = sum(c for c, _ in layers.values()), sum(t for _, t in layers.values())
+            bar.update(task, completed=done, total=total or None)
+
+        yield update

@@ -26,10 +26,10 @@ def build(
     """Build a container image from an app: no Dockerfile needed."""
     # Imported here: the Docker SDK is slow to import, and `plat --help` should not wait for it.
     from plat.app import resolve_app
-    from plat.build.pipeline import build_app
+    from plat.build.pipeline import build_app, publish
     from plat.build.source import open_source
     from plat.docker_client import connect
-    from plat.progress_view import build_progress
+    from plat.progress_view import build_progress, push_progress
 
     if backend not in ("docker", "kaniko"):
         raise PlatError(f"--backend {backend!r}: expected docker or kaniko")
@@ -37,8 +37,11 @@ def build(
         app = resolve_app(src.path)
         client = connect()
         with build_progress(app.name, quiet=json_) as on_event:
-            built = build_app(client, app, tag=tag, backend=backend, platform=platform, do_push=push,  # type: ignore[arg-type]
-                              source_url=src.origin, on_event=on_event)
+            built = build_app(client, app, tag=tag, backend=backend, platform=platform,  # type: ignore[arg-type]
+                              do_push=push and backend == "kaniko", source_url=src.origin, on_event=on_event)
+    if push:
+        with push_progress(built.image, quiet=json_) as on_push:
+            built = publish(client, built, on_push)
     if json_:
         print_json(built.as_dict())
         return

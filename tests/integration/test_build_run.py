@@ -186,3 +186,17 @@ def test_run_ctrl_c_removes_the_container(engine: docker.DockerClient) -> None:
             proc.kill()
     running = engine.containers.list(all=True, filters={"label": [LABEL, "plat.role=run", "plat.app=hello-go"]})
     assert running == []
+
+
+def test_build_push_to_a_real_registry(engine: docker.DockerClient, registry: str) -> None:
+    res = plat("build", str(ROOT / "examples/hello-go"), "--tag", f"{registry}/hello-go", "--push", "--json")
+    assert res.code == 0, res.stderr
+    built = json.loads(res.stdout)
+    assert built["pushed"] is True and built["image"].startswith(f"{registry}/hello-go:")
+    tags = get(f"http://{registry}/v2/hello-go/tags/list").json()["tags"]
+    assert built["tag"] in tags
+
+
+def test_push_without_registry_is_refused(engine: docker.DockerClient) -> None:
+    res = plat("build", str(ROOT / "examples/hello-go"), "--push")
+    assert res.code == 1 and "names no registry" in res.stderr

@@ -111,3 +111,11 @@ def test_oci_labels() -> None:
     assert labels["org.opencontainers.image.title"] == "web"
     assert labels["org.opencontainers.image.source"] == "https://example.com/web.git"
     assert labels["plat.runtime"] == "go" and labels["plat.managed"] == "true"
+
+
+@pytest.mark.parametrize(("repo", "ok"), [("app", False), ("team/app", False), ("localhost/app", True),
+                                           ("127.0.0.1:5000/app", True), ("registry.example.com/t/app", True)])
+def test_names_registry(repo: str, ok: bool) -> None:
+    from plat.build.pipeline import names_registry
+
+    assert names_registry(repo) is ok

@@ -50,7 +50,7 @@ def run(
             return
         note(f"{app.name} is up in {seconds:.2f}s; Ctrl-C stops it")
         out.print(f"[bold green]{url}[/]")
-        for chunk in container.logs(stream=True, follow=True, since=0):
+        for chunk in container.logs(stream=True, follow=True):
             out.print(chunk.decode(errors="replace"), end="", markup=False, highlight=False)
     except KeyboardInterrupt:
         note("stopping")

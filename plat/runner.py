@@ -7,12 +7,10 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-import docker
 import httpx
-from docker.models.containers import Container
 
 from plat.app import AppSpec
-from plat.docker_client import extra_labels
+from plat.docker_client import docker, extra_labels
 from plat.errors import PlatError
 
 HEALTHY = range(200, 400)
@@ -45,7 +43,7 @@ def container_spec(app: AppSpec, image: str, *, host_port: int | None = None, ro
     }
 
 
-def published_port(container: Container, port: int) -> int:
+def published_port(container: docker.models.containers.Container, port: int) -> int:
     container.reload()
     bindings = container.attrs["NetworkSettings"]["Ports"].get(f"{port}/tcp") or []
     if not bindings:
@@ -53,14 +51,14 @@ def published_port(container: Container, port: int) -> int:
     return int(bindings[0]["HostPort"])
 
 
-def log_tail(container: Container, lines: int = 20) -> str:
+def log_tail(container: docker.models.containers.Container, lines: int = 20) -> str:
     try:
         return container.logs(tail=lines).decode(errors="replace").rstrip()
     except docker.errors.APIError:
         return ""
 
 
-def wait_healthy(container: Container, url: str, timeout: float = 60.0) -> float:
+def wait_healthy(container: docker.models.containers.Container, url: str, timeout: float = 60.0) -> float:
     """Poll `url` until it answers 2xx/3xx; fail fast if the container exits. Returns seconds."""
     start = time.monotonic()
     deadline = start + timeout
@@ -84,14 +82,14 @@ def _indent(text: str) -> str:
     return "\n".join(f"  | {line}" for line in text.splitlines()) or "  | (no output)"
 
 
-def start(client: docker.DockerClient, spec: Mapping[str, Any]) -> Container:
+def start(client: docker.DockerClient, spec: Mapping[str, Any]) -> docker.models.containers.Container:
     try:
         return client.containers.run(**spec)
     except docker.errors.APIError as exc:
         raise PlatError(f"could not start {spec['image']}: {exc.explanation or exc}") from exc
 
 
-def remove(container: Container) -> None:
+def remove(container: docker.models.containers.Container) -> None:
     try:
         container.remove(force=True)
     except docker.errors.NotFound:

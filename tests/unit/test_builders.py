@@ -119,3 +119,13 @@ def test_names_registry(repo: str, ok: bool) -> None:
     from plat.build.pipeline import names_registry
 
     assert names_registry(repo) is ok
+
+
+def test_docker_sdk_is_imported_without_paramiko() -> None:
+    import subprocess
+    import sys
+
+    code = ("import sys; import plat.docker_client as d; "
+            "assert 'paramiko' not in sys.modules; assert d.docker.DockerClient; "
+            "import paramiko; assert paramiko.SSHClient")
+    assert subprocess.run([sys.executable, "-c", code], env={"PATH": "/usr/bin:/bin"}).returncode == 0

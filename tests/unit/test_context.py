@@ -134,3 +134,22 @@ def test_build_context_cannot_escape_the_app(tmp_path: Path) -> None:
         resolve_app(app_dir, Manifest(name="x", build={"context": "../"}))
     with pytest.raises(PlatError, match="outside the app folder"):
         resolve_app(app_dir, Manifest(name="x", build={"dockerfile": "../../etc/passwd"}))
+
+
+def test_labels_become_one_instruction_in_the_generated_dockerfile(tmp_path: Path) -> None:
+    from plat.build.context import label_instruction, with_labels
+
+    assert label_instruction({"b": 'say "hi"', "a": "1"}) == 'LABEL "a"="1" "b"="say \\"hi\\""'
+    plan = plan_context(toy_app(tmp_path), env={})
+    labelled = with_labels(plan, {"plat.app": "toy-app"})
+    assert labelled is not None
+    assert labelled.generated[".plat/Dockerfile"].endswith(b'COPY . .\nLABEL "plat.app"="toy-app"\n')
+    assert plan.generated[".plat/Dockerfile"].endswith(b"COPY . .\n")  # the plan itself is unchanged
+
+
+def test_user_dockerfile_is_never_edited_for_labels(tmp_path: Path) -> None:
+    from plat.build.context import with_labels
+
+    app_dir = app_tree(tmp_path)
+    (app_dir / "Dockerfile").write_text("FROM scratch\n")
+    assert with_labels(plan_context(resolve_app(app_dir, Manifest(name="mine")), env={}), {"a": "b"}) is None

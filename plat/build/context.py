@@ -1,0 +1,204 @@
+"""Assemble a build context: the user's source plus the injected scaffold.
+
+The plan is data (which source files, which generated files); writing it as a tar stream or
+into a folder happens at the edge. The user's tree is never modified: the scaffold lives only
+in the context, under `.plat/`, and the user's own Dockerfile wins over it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import shutil
+import stat
+import tarfile
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import IO
+
+import jinja2
+
+from plat.app import AppSpec
+from plat.docker_client import docker
+from plat.errors import PlatError
+from plat.runtimes.registry import Runtime, load_runtimes
+
+SCAFFOLD_DIR = ".plat"
+EXTRA_CA_NAME = f"{SCAFFOLD_DIR}/extra-ca.crt"
+ALWAYS_IGNORED = (".git", SCAFFOLD_DIR)
+"""Never sent: Git metadata would bust the layer cache on every commit; `.plat/` is ours."""
+
+
+@dataclass(frozen=True)
+class ContextPlan:
+    root: Path
+    files: tuple[str, ...]
+    """Source entries (relative POSIX paths, sorted), after .dockerignore."""
+    generated: Mapping[str, bytes] = field(default_factory=dict)
+    """Scaffold files by context path (`.plat/Dockerfile`, ...)."""
+    dockerfile: str = "Dockerfile"
+
+
+def ignore_patterns(root: Path) -> list[str]:
+    path = root / ".dockerignore"
+    lines = path.read_text().splitlines() if path.is_file() else []
+    patterns = [ln.strip() for ln in lines if ln.strip() and not ln.lstrip().startswith("#")]
+    return [*ALWAYS_IGNORED, *patterns]
+
+
+def source_files(root: Path) -> tuple[str, ...]:
+    """Files, folders and links Docker would send for `root`, honouring .dockerignore."""
+    matcher = docker.utils.build.PatternMatcher(ignore_patterns(root))
+    return tuple(sorted(p.replace(os.sep, "/") for p in matcher.walk(str(root))))
+
+
+def base_images(runtime: Runtime, override: str | None, env: Mapping[str, str]) -> tuple[str, dict[str, str]]:
+    """The runtime's base image and the images of stages it borrows from other runtimes."""
+    runtimes = load_runtimes()
+    stages = {role: runtimes[other].base_image_for(None, dict(env)) for role, other in runtime.stage_images.items()}
+    return runtime.base_image_for(override, dict(env)), stages
+
+
+def render_scaffold(runtime: Runtime, variables: Mapping[str, object]) -> dict[str, bytes]:
+    """Render `templates/<runtime>/scaffold/` into `.plat/...` context entries."""
+    folder = runtime.scaffold_dir
+    if not folder.is_dir():
+        raise PlatError(f"runtime {runtime.name!r} has no scaffold folder ({folder})")
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(folder)),
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True,
+        autoescape=False,
+    )
+    out: dict[str, bytes] = {}
+    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+        rel = path.relative_to(folder).as_posix()
+        if rel.endswith(".j2"):
+            text = env.get_template(rel).render(**variables)
+            out[f"{SCAFFOLD_DIR}/{rel[:-3]}"] = text.encode()
+        else:
+            out[f"{SCAFFOLD_DIR}/{rel}"] = path.read_bytes()
+    return out
+
+
+def plan_context(app: AppSpec, env: Mapping[str, str] | None = None) -> ContextPlan:
+    """What goes into the build context for `app` (pure apart from reading the tree)."""
+    env = os.environ if env is None else env
+    root = app.context_dir
+    files = source_files(root)
+    if app.user_dockerfile:
+        return ContextPlan(root, files, {}, app.user_dockerfile)
+    assert app.runtime is not None
+    generated: dict[str, bytes] = {}
+    ca_path = env.get("PLAT_EXTRA_CA_CERTS")
+    if ca_path:
+        try:
+            generated[EXTRA_CA_NAME] = Path(ca_path).read_bytes()
+        except OSError as exc:
+            raise PlatError(f"PLAT_EXTRA_CA_CERTS: cannot read {ca_path} ({exc.strerror})",
+                            "point it at a PEM bundle, or unset it") from None
+    base, stages = base_images(app.runtime, app.manifest.build.base_image, env)
+    variables = {
+        "app": app.name,
+        "runtime": app.runtime.name,
+        "port": app.port,
+        "health": app.health,
+        "base_image": base,
+        "images": stages,
+        "frontend": app.frontend,
+        "extra_ca": bool(ca_path),
+        "files": frozenset(files),
+    }
+    generated.update(render_scaffold(app.runtime, variables))
+    return ContextPlan(root, files, generated, f"{SCAFFOLD_DIR}/Dockerfile")
+
+
+def label_instruction(labels: Mapping[str, str]) -> str:
+    """One `LABEL` instruction for all labels: the legacy builder turns each API label into a
+    step of its own (about 80 ms each), one instruction is one step."""
+    return "LABEL " + " ".join(f"{json.dumps(k)}={json.dumps(v)}" for k, v in sorted(labels.items()))
+
+
+def with_labels(plan: ContextPlan, labels: Mapping[str, str]) -> ContextPlan | None:
+    """The plan with `labels` appended to its generated Dockerfile; None for a user Dockerfile
+    (which is never edited: pass its labels to the engine instead)."""
+    dockerfile = plan.generated.get(plan.dockerfile)
+    if dockerfile is None:
+        return None
+    text = dockerfile.rstrip(b"\n") + b"\n" + label_instruction(labels).encode() + b"\n"
+    return replace(plan, generated={**plan.generated, plan.dockerfile: text})
+
+
+def _entries(plan: ContextPlan) -> Iterator[tuple[str, Path | bytes]]:
+    for rel in plan.files:
+        if rel not in plan.generated:
+            yield rel, plan.root / rel
+    yield from plan.generated.items()
+
+
+def _tarinfo(name: str, src: Path | bytes) -> tarfile.TarInfo:
+    info = tarfile.TarInfo(name)
+    info.uid = info.gid = 0
+    info.uname = info.gname = ""
+    if isinstance(src, bytes):
+        info.size, info.mode, info.mtime = len(src), 0o644, 0
+        return info
+    st = src.lstat()
+    info.mtime = int(st.st_mtime)
+    info.mode = stat.S_IMODE(st.st_mode) & 0o755
+    if stat.S_ISLNK(st.st_mode):
+        info.type, info.linkname = tarfile.SYMTYPE, os.readlink(src)
+    elif stat.S_ISDIR(st.st_mode):
+        info.type = tarfile.DIRTYPE
+    elif stat.S_ISREG(st.st_mode):
+        info.size = st.st_size
+    else:
+        raise PlatError(f"{src}: not a regular file, folder or link; add it to .dockerignore")
+    return info
+
+
+def write_tar(plan: ContextPlan, fileobj: IO[bytes]) -> None:
+    """Stream the context as an uncompressed tar (what the Engine's build API takes)."""
+    with tarfile.open(fileobj=fileobj, mode="w|", format=tarfile.PAX_FORMAT) as tar:
+        for name, src in _entries(plan):
+            info = _tarinfo(name, src)
+            if isinstance(src, bytes):
+                tar.addfile(info, io.BytesIO(src))
+            elif info.isfile():
+                with open(src, "rb") as fh:
+                    tar.addfile(info, fh)
+            else:
+                tar.addfile(info)
+
+
+def content_hash(plan: ContextPlan) -> str:
+    """A digest of names, modes, link targets and contents: same context, same hash."""
+    digest = hashlib.sha256()
+    for name, src in _entries(plan):
+        info = _tarinfo(name, src)
+        digest.update(f"{name}\0{info.type!r}\0{info.mode:o}\0{info.linkname}\0".encode())
+        if isinstance(src, bytes):
+            digest.update(src)
+        elif info.isfile():
+            with open(src, "rb") as fh:
+                for chunk in iter(lambda: fh.read(1 << 20), b""):
+                    digest.update(chunk)
+    return digest.hexdigest()
+
+
+def materialize(plan: ContextPlan, dest: Path) -> None:
+    """Write the context into `dest` (an empty folder), for backends that need a directory."""
+    for name, src in _entries(plan):
+        target = dest / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if isinstance(src, bytes):
+            target.write_bytes(src)
+        elif src.is_symlink():
+            target.symlink_to(os.readlink(src))
+        elif src.is_dir():
+            target.mkdir(exist_ok=True)
+        else:
+            shutil.copy2(src, target)

@@ -1,0 +1,155 @@
+"""The agent's Docker driver: app instances as hardened containers on a private network.
+
+`instance_spec` is a pure builder (unit-tested as data); `DockerDriver` is the I/O edge that
+the pool calls. Containers are found again after an agent restart by their `plat.*` labels.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import docker
+from docker.models.containers import Container
+
+MANAGED = "plat.managed"
+ROLE_INSTANCE = "instance"
+
+
+@dataclass(frozen=True)
+class InstanceSpec:
+    """What the pool asks for: one instance of one app version."""
+
+    app: str
+    version: str
+    image: str
+    port: int
+    env: Mapping[str, str]
+    tenant: str = "default"
+    memory: str | None = None
+    cpus: float | None = None
+    pids: int = 256
+
+
+@dataclass(frozen=True)
+class Instance:
+    id: str
+    name: str
+    app: str
+    version: str
+    state: str
+    """Docker's state: created, running, paused, exited, dead."""
+    address: str | None
+    """`ip:port` on the agent's network, when running or paused."""
+
+
+def instance_spec(spec: InstanceSpec, network: str, extra_labels: Mapping[str, str] = {}) -> dict[str, Any]:
+    """Keyword arguments for `containers.create`: hardened, unpublished, on the private network."""
+    return {
+        "image": spec.image,
+        "name": f"plat-{spec.app}-{spec.version[:12]}-{secrets.token_hex(3)}",
+        "environment": {**spec.env, "PORT": str(spec.port)},
+        "labels": {
+            MANAGED: "true", "plat.role": ROLE_INSTANCE, "plat.app": spec.app, "plat.version": spec.version,
+            "plat.tenant": spec.tenant, "plat.port": str(spec.port), **extra_labels,
+        },
+        "network": network,
+        "cap_drop": ["ALL"],
+        "security_opt": ["no-new-privileges"],
+        "read_only": True,
+        "tmpfs": {"/tmp": "rw,nosuid,nodev,size=64m"},
+        "pids_limit": spec.pids,
+        "mem_limit": spec.memory,
+        "nano_cpus": int(spec.cpus * 1e9) if spec.cpus else None,
+        "init": True,
+        "restart_policy": {"Name": "no"},
+    }
+
+
+class DockerDriver:
+    """Container operations for the pool. Every call is one Engine request or a short poll."""
+
+    def __init__(self, client: docker.DockerClient, network: str, extra_labels: Mapping[str, str] = {}) -> None:
+        self.client = client
+        self.network = network
+        self.extra_labels = dict(extra_labels)
+
+    def ensure_network(self) -> None:
+        if not self.client.networks.list(names=[self.network]):
+            self.client.networks.create(self.network, driver="bridge", labels={MANAGED: "true"})
+
+    def create(self, spec: InstanceSpec) -> Instance:
+        container = self.client.containers.create(**instance_spec(spec, self.network, self.extra_labels))
+        return self._instance(container)
+
+    def start(self, instance_id: str) -> Instance:
+        container = self.client.containers.get(instance_id)
+        container.start()
+        return self._instance(container)
+
+    def pause(self, instance_id: str) -> None:
+        self.client.api.pause(instance_id)
+
+    def unpause(self, instance_id: str) -> None:
+        self.client.api.unpause(instance_id)
+
+    def stop(self, instance_id: str, timeout: int = 10) -> None:
+        self.client.api.stop(instance_id, timeout=timeout)
+
+    def remove(self, instance_id: str) -> None:
+        try:
+            self.client.api.remove_container(instance_id, force=True)
+        except docker.errors.NotFound:
+            pass
+
+    def inspect(self, instance_id: str) -> Instance | None:
+        try:
+            return self._instance(self.client.containers.get(instance_id))
+        except docker.errors.NotFound:
+            return None
+
+    def list(self, app: str | None = None) -> list[Instance]:
+        labels = [f"{MANAGED}=true", f"plat.role={ROLE_INSTANCE}"]
+        if app:
+            labels.append(f"plat.app={app}")
+        return [self._instance(c) for c in self.client.containers.list(all=True, filters={"label": labels})]
+
+    def logs(self, instance_id: str, tail: int = 50, since: float | None = None) -> str:
+        kw: dict[str, Any] = {"tail": tail}
+        if since:
+            kw["since"] = int(since)
+        try:
+            return self.client.api.logs(instance_id, **kw).decode(errors="replace")
+        except docker.errors.NotFound:
+            return ""
+
+    def follow(self, instance_id: str, since: float | None = None) -> Iterator[bytes]:
+        kw: dict[str, Any] = {"stream": True, "follow": True, "timestamps": True}
+        if since:
+            kw["since"] = int(since)
+        yield from self.client.api.logs(instance_id, **kw)
+
+    def _instance(self, container: Container) -> Instance:
+        container.reload()
+        labels = container.labels
+        port = labels.get("plat.port", "8080")
+        net = container.attrs["NetworkSettings"]["Networks"].get(self.network) or {}
+        ip = net.get("IPAddress") or None
+        return Instance(
+            id=container.id, name=container.name, app=labels.get("plat.app", ""),
+            version=labels.get("plat.version", ""), state=container.status,
+            address=f"{ip}:{port}" if ip and container.status in ("running", "paused") else None,
+        )
+
+
+def wait_until(predicate: Any, timeout: float, interval: float = 0.02) -> bool:
+    """Poll `predicate()` until true or `timeout` seconds pass."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(interval)
+    return bool(predicate())

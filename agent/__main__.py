@@ -1,0 +1,85 @@
+"""Run the agent: `python -m agent`, configured by PLAT_AGENT_* environment variables."""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import sys
+import threading
+from collections.abc import Mapping
+
+import docker
+
+from agent.activator import make_activator
+from agent.api import make_api
+from agent.core import Agent
+from agent.db import Store
+from agent.docker_driver import DockerDriver
+from agent.gateway import Gateway
+from agent.haproxy_config import GatewayConfig
+from agent.invoker import Invoker
+from agent.settings import Settings
+from agent.tokens import new_token, token_hash, write_secret_file
+
+log = logging.getLogger("plat.agent")
+
+
+def bootstrap_admin(store: Store, settings: Settings) -> None:
+    """At first start: an admin tenant and its token, written mode 0600 in the state dir."""
+    if store.tenants():
+        return
+    token = new_token()
+    store.add_tenant("default", token_hash(token), admin=True)
+    write_secret_file(settings.state_dir / "admin-token", token + "\n")
+    log.info("created the admin token in %s", settings.state_dir / "admin-token")
+
+
+def run(env: Mapping[str, str]) -> None:
+    settings = Settings.from_env(env)
+    settings.state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    store = Store(settings.state_dir / "agent.db")
+    bootstrap_admin(store, settings)
+    labels = dict(item.split("=", 1) for item in env.get("PLAT_LABELS", "").split(",") if "=" in item)
+    driver = DockerDriver(docker.from_env(timeout=120), settings.network, labels)
+    driver.ensure_network()
+    gw_cfg = GatewayConfig(bind=settings.gateway_bind, port=settings.gateway_port, domain=settings.domain,
+                           state_dir=str(settings.state_dir), activator=f"127.0.0.1:{settings.activator_port}",
+                           control=f"127.0.0.1:{settings.api_port}")
+    agent = Agent(settings, store, driver, router=None)  # type: ignore[arg-type]
+    gateway = Gateway(gw_cfg, agent.routes, settings.haproxy)
+    agent.router = gateway
+    agent.reload_gateway = gateway.reload
+    agent.adopt()
+    gateway.start()
+    api = make_api(agent, settings.api_bind, settings.api_port)
+    activator = make_activator(agent, "127.0.0.1", settings.activator_port)
+    invoker = Invoker(store, f"127.0.0.1:{settings.gateway_port}", settings.workers, settings.request_timeout)
+    stop = threading.Event()
+
+    def control_loop() -> None:
+        while not stop.wait(settings.tick):
+            agent.tick()
+
+    for target in (api.serve_forever, activator.serve_forever, control_loop):
+        threading.Thread(target=target, daemon=True).start()
+    invoker.start()
+    log.info("agent up: api %s:%s, gateway %s:%s", settings.api_bind, settings.api_port,
+             settings.gateway_bind, settings.gateway_port)
+
+    def shutdown(*_: object) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, shutdown)
+    signal.signal(signal.SIGINT, shutdown)
+    stop.wait()
+    # App containers stay up: the next agent re-adopts them by label.
+    invoker.stop.set()
+    api.shutdown()
+    activator.shutdown()
+    gateway.stop()
+
+
+if __name__ == "__main__":
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(levelname)s %(message)s")
+    run(os.environ)

@@ -1,0 +1,64 @@
+"""The activator: HAProxy's backup server for every app. A request lands here only when the
+app has no ready instance; the activator brings one up (scale from zero), then forwards the
+held request to it and marks the response `X-Plat-Cold-Start: 1`."""
+
+from __future__ import annotations
+
+import http.client
+import threading
+
+from agent.core import Agent, AgentError
+from agent.httpserver import BodyTooLarge, Handler, Server
+
+HOP_BY_HOP = {"connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailers",
+              "transfer-encoding", "upgrade", "content-length"}
+
+
+def make_activator(agent: Agent, bind: str, port: int, max_held: int = 256) -> Server:
+    held = threading.BoundedSemaphore(max_held)
+
+    class Activator(Handler):
+        max_body = agent.settings.max_body
+
+        def _forward(self) -> None:
+            app = self.headers.get("X-Plat-App", "")
+            if not held.acquire(blocking=False):
+                self.send_error_json(503, "too many requests waiting for an instance", app=app)
+                return
+            try:
+                body = self.read_body()
+                member = agent.claim(app)
+            except BodyTooLarge:
+                self.send_error_json(413, "request body too large")
+                return
+            except AgentError as exc:
+                self.send_error_json(exc.status, exc.message, app=app, reason=exc.detail[-500:])
+                return
+            finally:
+                held.release()
+            host, _, port_s = (member.address or "").rpartition(":")
+            conn = http.client.HTTPConnection(host, int(port_s), timeout=agent.settings.request_timeout)
+            try:
+                headers = {k: v for k, v in self.headers.items() if k.lower() not in HOP_BY_HOP}
+                conn.request(self.command, self.path, body=body or None, headers=headers)
+                resp = conn.getresponse()
+                data = resp.read()
+            except OSError as exc:
+                self.send_error_json(502, f"instance {member.name} failed: {exc}", app=app)
+                return
+            finally:
+                conn.close()
+            self.send_response(resp.status, resp.reason)
+            for k, v in resp.getheaders():
+                if k.lower() not in HOP_BY_HOP:
+                    self.send_header(k, v)
+            self.send_header("Content-Length", str(len(data)))
+            self.send_header("X-Plat-Cold-Start", "1")
+            self.send_header("X-Plat-Instance", member.name)
+            self.end_headers()
+            if self.command != "HEAD":
+                self.wfile.write(data)
+
+        do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = _forward
+
+    return Server((bind, port), Activator)

@@ -1,0 +1,207 @@
+"""The agent: apps and their warm pools, deploys (warm-then-swap), rollback, scale, status."""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+import time
+from typing import Any
+
+from agent.db import Store
+from agent.docker_driver import InstanceSpec
+from agent.haproxy_config import AppRoute, Server
+from agent.pool import AppPool, Driver, Member, Router, StartFailed
+from agent.scaling import Policy, Tier
+from agent.settings import Settings
+
+log = logging.getLogger("plat.agent")
+_DURATION = re.compile(r"^(\d+)(ms|s|m|h)?$")
+
+
+class AgentError(Exception):
+    """A request the agent refuses: `status` is the HTTP status to answer with."""
+
+    def __init__(self, status: int, message: str, detail: str = "") -> None:
+        super().__init__(message)
+        self.status, self.message, self.detail = status, message, detail
+
+
+def seconds(value: Any, default: float) -> float:
+    if isinstance(value, (int, float)):
+        return float(value)
+    m = _DURATION.match(str(value or ""))
+    if not m:
+        return default
+    return int(m.group(1)) * {"ms": 0.001, "s": 1, "m": 60, "h": 3600}[m.group(2) or "s"]
+
+
+def policy_of(manifest: dict[str, Any], settings: Settings, app_row: dict[str, Any] | None = None) -> Policy:
+    scale = manifest.get("scale") or {}
+    idle = settings.idle_timeout_override or seconds(scale.get("idle_timeout"), 300.0)
+    min_warm = scale.get("min_warm", 0)
+    max_instances = scale.get("max_instances", 4)
+    if app_row:
+        min_warm = app_row["min_warm"] if app_row.get("min_warm") is not None else min_warm
+        max_instances = app_row["max_instances"] if app_row.get("max_instances") is not None else max_instances
+    return Policy(min_warm=min_warm, max_instances=max_instances, concurrency=scale.get("concurrency", 32),
+                  idle_timeout=idle)
+
+
+def spec_of(app: str, version: str, image: str, manifest: dict[str, Any], tenant: str) -> InstanceSpec:
+    res = manifest.get("resources") or {}
+    return InstanceSpec(app=app, version=version, image=image, port=int(manifest.get("port") or 8080),
+                        env=dict(manifest.get("env") or {}), tenant=tenant, memory=res.get("memory"),
+                        cpus=res.get("cpus"))
+
+
+class Agent:
+    def __init__(self, settings: Settings, store: Store, driver: Driver, router: Router) -> None:
+        self.settings = settings
+        self.store = store
+        self.driver = driver
+        self.router = router
+        self.pools: dict[str, AppPool] = {}
+        self._app_locks: dict[str, threading.Lock] = {}
+        self._lock = threading.Lock()
+        self.reload_gateway = lambda: None
+        """Set by the runner: re-render the proxy config when the set of apps changes."""
+
+    # -- routing state ---------------------------------------------------------------------
+    def routes(self) -> list[AppRoute]:
+        out = []
+        for app, pool in list(self.pools.items()):
+            servers = tuple(Server(m.name, m.address, pool.policy.concurrency) for m in pool.members.values()
+                            if m.tier == Tier.READY and m.address and pool.routed)
+            out.append(AppRoute(app, self.settings.request_timeout, servers))
+        return out
+
+    def _app_lock(self, app: str) -> threading.Lock:
+        with self._lock:
+            return self._app_locks.setdefault(app, threading.Lock())
+
+    def _pool(self, app: str, version: str, image: str, manifest: dict[str, Any], tenant: str) -> AppPool:
+        return AppPool(spec_of(app, version, image, manifest, tenant), policy_of(manifest, self.settings, self.store.app(app)),
+                       manifest.get("health") or "/", self.driver, self.router)
+
+    # -- startup -----------------------------------------------------------------------------
+    def adopt(self) -> None:
+        """Re-adopt containers by label after a restart; remove strays. Never duplicates."""
+        found = self.driver.list()
+        for row in self.store.apps():
+            live = row["live_version"] and self.store.version(row["name"], row["live_version"])
+            if not live:
+                continue
+            pool = self._pool(row["name"], live["version"], live["image"], live["manifest"], row["tenant"])
+            pool.adopt([i for i in found if i.app == row["name"] and i.version == live["version"]])
+            pool.routed = True
+            self.pools[row["name"]] = pool
+        adopted = {m.id for p in self.pools.values() for m in p.members.values()}
+        for inst in found:
+            if inst.id not in adopted:
+                self.driver.remove(inst.id)
+
+    # -- deploy, rollback, destroy, scale ----------------------------------------------------
+    def deploy(self, tenant: str, app: str, version: str, image: str, manifest: dict[str, Any],
+               digest: str | None = None) -> dict[str, Any]:
+        owner = self.store.app(app)
+        if owner and owner["tenant"] != tenant:
+            raise AgentError(403, f"app {app!r} belongs to another tenant")
+        with self._app_lock(app):
+            started = time.monotonic()
+            self.store.add_version(app, tenant, version, image, digest, manifest)
+            pool = self._pool(app, version, image, manifest, tenant)
+            try:
+                pool.warm(max(1, pool.policy.min_warm))
+            except StartFailed as exc:
+                self.store.fail_version(app, version, f"{exc}\n{exc.log_tail}")
+                raise AgentError(422, f"new version {version} failed its health check; the old version keeps serving",
+                                 exc.log_tail) from None
+            except Exception as exc:  # an engine error (image missing, ...)
+                self.store.fail_version(app, version, str(exc))
+                raise AgentError(422, f"could not start {image}: {exc}") from None
+            old = self.pools.get(app)
+            if old is None:
+                pool.routed = True
+                self.pools[app] = pool
+                self.reload_gateway()
+            else:
+                pool.route()
+                self.pools[app] = pool
+                old.retire()
+            self.store.activate(app, version, self.settings.keep_versions)
+            return {"app": app, "version": version, "image": image, "instances": pool.snapshot(),
+                    "seconds": round(time.monotonic() - started, 3)}
+
+    def rollback(self, tenant: str, app: str, version: str | None = None) -> dict[str, Any]:
+        row = self._owned(tenant, app)
+        candidates = [v for v in self.store.versions(app) if v["version"] != row["live_version"]
+                      and v["status"] in ("retired", "live")]
+        target = next((v for v in candidates if v["version"] == version), None) if version else \
+            (candidates[0] if candidates else None)
+        if target is None:
+            raise AgentError(404, f"no earlier version {version or ''} of {app} to roll back to".replace("  ", " "))
+        return self.deploy(tenant, app, target["version"], target["image"], target["manifest"], target["digest"])
+
+    def destroy(self, tenant: str, app: str) -> None:
+        self._owned(tenant, app)
+        with self._app_lock(app):
+            pool = self.pools.pop(app, None)
+            if pool:
+                pool.retire()
+            self.store.delete_app(app)
+            self.reload_gateway()
+
+    def scale(self, tenant: str, app: str, min_warm: int | None, max_instances: int | None) -> dict[str, Any]:
+        self._owned(tenant, app)
+        self.store.set_scale(app, min_warm, max_instances)
+        pool = self.pools.get(app)
+        if pool:
+            p = pool.policy
+            pool.policy = Policy(**{**p.__dict__, **({"min_warm": min_warm} if min_warm is not None else {}),
+                                    **({"max_instances": max_instances} if max_instances is not None else {})})
+            pool.tick()
+        return self.app_status(app)
+
+    def claim(self, app: str) -> Member:
+        pool = self.pools.get(app)
+        if pool is None:
+            raise AgentError(404, f"no such app {app!r}")
+        try:
+            return pool.claim()
+        except StartFailed as exc:
+            raise AgentError(503, f"{app}: no instance could be started", exc.log_tail) from None
+
+    # -- views -------------------------------------------------------------------------------
+    def _owned(self, tenant: str, app: str) -> dict[str, Any]:
+        row = self.store.app(app)
+        if row is None or row["tenant"] != tenant:
+            raise AgentError(404, f"no such app {app!r}")
+        return row
+
+    def app_status(self, app: str) -> dict[str, Any]:
+        row = self.store.app(app) or {}
+        pool = self.pools.get(app)
+        return {
+            "app": app, "tenant": row.get("tenant"), "live_version": row.get("live_version"),
+            "policy": pool.policy.__dict__ if pool else None,
+            "instances": pool.snapshot() if pool else [],
+            "crash_looping": pool.crash_looping() if pool else False,
+            "versions": [{k: v[k] for k in ("version", "image", "status", "created")} for v in self.store.versions(app)],
+        }
+
+    def status(self, tenant: str | None) -> list[dict[str, Any]]:
+        return [self.app_status(r["name"]) for r in self.store.apps(tenant)]
+
+    # -- the control loop --------------------------------------------------------------------
+    def tick(self) -> None:
+        for app, pool in list(self.pools.items()):
+            lock = self._app_lock(app)
+            if not lock.acquire(blocking=False):
+                continue  # a deploy is under way
+            try:
+                pool.tick()
+            except Exception:  # keep the loop alive; the next tick retries
+                log.exception("control loop: %s", app)
+            finally:
+                lock.release()

@@ -1,0 +1,211 @@
+"""The agent's store: SQLite in WAL mode. Apps, versions, tenants, invocations, deploy events.
+
+Writes that change routing happen in one transaction with their audit event. The async queue
+lives here too, so an accepted invocation survives an agent restart.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+SCHEMA = [
+    """
+    CREATE TABLE tenants (name TEXT PRIMARY KEY, token_hash TEXT NOT NULL UNIQUE, admin INTEGER NOT NULL DEFAULT 0,
+                          created REAL NOT NULL);
+    CREATE TABLE apps (name TEXT PRIMARY KEY, tenant TEXT NOT NULL REFERENCES tenants(name),
+                       live_version TEXT, min_warm INTEGER, max_instances INTEGER, created REAL NOT NULL);
+    CREATE TABLE versions (app TEXT NOT NULL REFERENCES apps(name) ON DELETE CASCADE, version TEXT NOT NULL,
+                           image TEXT NOT NULL, digest TEXT, manifest TEXT NOT NULL, status TEXT NOT NULL,
+                           created REAL NOT NULL, PRIMARY KEY (app, version));
+    CREATE TABLE invocations (id TEXT PRIMARY KEY, app TEXT NOT NULL, tenant TEXT NOT NULL, method TEXT NOT NULL,
+                              path TEXT NOT NULL, headers TEXT NOT NULL, body BLOB, status TEXT NOT NULL,
+                              attempts INTEGER NOT NULL DEFAULT 0, max_attempts INTEGER NOT NULL,
+                              next_attempt REAL NOT NULL, callback_url TEXT, result_status INTEGER,
+                              result_headers TEXT, result_body BLOB, error TEXT, created REAL NOT NULL,
+                              updated REAL NOT NULL);
+    CREATE INDEX invocations_due ON invocations(status, next_attempt);
+    CREATE TABLE events (id INTEGER PRIMARY KEY AUTOINCREMENT, app TEXT NOT NULL, kind TEXT NOT NULL,
+                         detail TEXT NOT NULL, at REAL NOT NULL);
+    """,
+]
+
+
+class Store:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._local = threading.local()
+        db = self._conn()
+        db.execute("PRAGMA journal_mode=WAL")
+        version = db.execute("PRAGMA user_version").fetchone()[0]
+        for i, script in enumerate(SCHEMA[version:], start=version + 1):
+            db.executescript(f"BEGIN IMMEDIATE; {script}; PRAGMA user_version={i}; COMMIT;")
+
+    def _conn(self) -> sqlite3.Connection:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=True)
+            conn.row_factory = sqlite3.Row
+            conn.execute("PRAGMA foreign_keys=ON")
+            conn.execute("PRAGMA busy_timeout=30000")
+            self._local.conn = conn
+        return conn
+
+    @contextmanager
+    def tx(self) -> Iterator[sqlite3.Connection]:
+        """One IMMEDIATE transaction: all or nothing, writers serialised."""
+        db = self._conn()
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            yield db
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        db.execute("COMMIT")
+
+    def query(self, sql: str, *args: Any) -> list[dict[str, Any]]:
+        return [dict(r) for r in self._conn().execute(sql, args).fetchall()]
+
+    # -- tenants -----------------------------------------------------------------------------
+    def add_tenant(self, name: str, token_hash: str, admin: bool = False) -> None:
+        with self.tx() as db:
+            db.execute("INSERT INTO tenants VALUES (?, ?, ?, ?)", (name, token_hash, int(admin), time.time()))
+
+    def tenants(self) -> list[dict[str, Any]]:
+        return self.query("SELECT name, admin, created FROM tenants ORDER BY name")
+
+    def tenant_hashes(self) -> list[dict[str, Any]]:
+        return self.query("SELECT name, token_hash, admin FROM tenants")
+
+    # -- apps and versions -------------------------------------------------------------------
+    def event(self, db: sqlite3.Connection, app: str, kind: str, **detail: Any) -> None:
+        db.execute("INSERT INTO events (app, kind, detail, at) VALUES (?, ?, ?, ?)",
+                   (app, kind, json.dumps(detail), time.time()))
+
+    def add_version(self, app: str, tenant: str, version: str, image: str, digest: str | None,
+                    manifest: dict[str, Any]) -> None:
+        with self.tx() as db:
+            db.execute("INSERT OR IGNORE INTO apps (name, tenant, created) VALUES (?, ?, ?)", (app, tenant, time.time()))
+            db.execute("INSERT OR REPLACE INTO versions VALUES (?, ?, ?, ?, ?, 'warming', ?)",
+                       (app, version, image, digest, json.dumps(manifest), time.time()))
+            self.event(db, app, "deploy-started", version=version, image=image)
+
+    def activate(self, app: str, version: str, keep: int) -> list[str]:
+        """Make `version` live in one transaction; returns versions pruned beyond `keep`."""
+        with self.tx() as db:
+            prev = db.execute("SELECT live_version FROM apps WHERE name=?", (app,)).fetchone()
+            db.execute("UPDATE versions SET status='retired' WHERE app=? AND status='live'", (app,))
+            db.execute("UPDATE versions SET status='live' WHERE app=? AND version=?", (app, version))
+            db.execute("UPDATE apps SET live_version=? WHERE name=?", (version, app))
+            self.event(db, app, "switched", version=version, previous=prev[0] if prev else None)
+            old = [r[0] for r in db.execute(
+                "SELECT version FROM versions WHERE app=? AND status='retired' ORDER BY created DESC", (app,))]
+            pruned = old[keep:]
+            for v in pruned:
+                db.execute("DELETE FROM versions WHERE app=? AND version=?", (app, v))
+            return pruned
+
+    def fail_version(self, app: str, version: str, reason: str) -> None:
+        with self.tx() as db:
+            db.execute("UPDATE versions SET status='failed' WHERE app=? AND version=?", (app, version))
+            self.event(db, app, "deploy-failed", version=version, reason=reason[-2000:])
+            if not db.execute("SELECT live_version FROM apps WHERE name=?", (app,)).fetchone()[0]:
+                db.execute("DELETE FROM apps WHERE name=?", (app,))
+
+    def set_scale(self, app: str, min_warm: int | None, max_instances: int | None) -> None:
+        with self.tx() as db:
+            db.execute("UPDATE apps SET min_warm=coalesce(?, min_warm), max_instances=coalesce(?, max_instances) "
+                       "WHERE name=?", (min_warm, max_instances, app))
+            self.event(db, app, "scaled", min_warm=min_warm, max_instances=max_instances)
+
+    def delete_app(self, app: str) -> None:
+        with self.tx() as db:
+            db.execute("DELETE FROM apps WHERE name=?", (app,))
+            self.event(db, app, "destroyed")
+
+    def app(self, app: str) -> dict[str, Any] | None:
+        rows = self.query("SELECT * FROM apps WHERE name=?", app)
+        return rows[0] if rows else None
+
+    def apps(self, tenant: str | None = None) -> list[dict[str, Any]]:
+        if tenant is None:
+            return self.query("SELECT * FROM apps ORDER BY name")
+        return self.query("SELECT * FROM apps WHERE tenant=? ORDER BY name", tenant)
+
+    def versions(self, app: str) -> list[dict[str, Any]]:
+        rows = self.query("SELECT * FROM versions WHERE app=? ORDER BY created DESC", app)
+        for r in rows:
+            r["manifest"] = json.loads(r["manifest"])
+        return rows
+
+    def version(self, app: str, version: str) -> dict[str, Any] | None:
+        return next((v for v in self.versions(app) if v["version"] == version), None)
+
+    def events(self, app: str, limit: int = 100) -> list[dict[str, Any]]:
+        rows = self.query("SELECT * FROM events WHERE app=? ORDER BY id DESC LIMIT ?", app, limit)
+        for r in rows:
+            r["detail"] = json.loads(r["detail"])
+        return rows
+
+    # -- the async queue ---------------------------------------------------------------------
+    def enqueue(self, app: str, tenant: str, method: str, path: str, headers: dict[str, str], body: bytes,
+                max_attempts: int, callback_url: str | None) -> str:
+        inv = uuid.uuid4().hex
+        now = time.time()
+        with self.tx() as db:
+            db.execute("INSERT INTO invocations (id, app, tenant, method, path, headers, body, status, max_attempts,"
+                       " next_attempt, callback_url, created, updated) VALUES (?,?,?,?,?,?,?,'queued',?,?,?,?,?)",
+                       (inv, app, tenant, method, path, json.dumps(headers), body, max_attempts, now, callback_url,
+                        now, now))
+        return inv
+
+    def claim_due(self, now: float) -> dict[str, Any] | None:
+        """Atomically take the oldest due job (two workers never get the same one)."""
+        with self.tx() as db:
+            row = db.execute("SELECT * FROM invocations WHERE status='queued' AND next_attempt<=? "
+                             "ORDER BY next_attempt LIMIT 1", (now,)).fetchone()
+            if row is None:
+                return None
+            db.execute("UPDATE invocations SET status='running', attempts=attempts+1, updated=? WHERE id=?",
+                       (now, row["id"]))
+        job = dict(row)
+        job["attempts"] += 1
+        job["headers"] = json.loads(job["headers"])
+        return job
+
+    def finish(self, inv: str, status: str, *, result_status: int | None = None, result_headers: dict | None = None,
+               result_body: bytes | None = None, error: str | None = None, retry_at: float | None = None) -> None:
+        with self.tx() as db:
+            db.execute("UPDATE invocations SET status=?, result_status=?, result_headers=?, result_body=?, error=?,"
+                       " next_attempt=coalesce(?, next_attempt), updated=? WHERE id=?",
+                       (status, result_status, json.dumps(result_headers or {}), result_body, error, retry_at,
+                        time.time(), inv))
+
+    def requeue_running(self) -> int:
+        """After a restart, jobs that were mid-delivery go back to the queue."""
+        with self.tx() as db:
+            return db.execute("UPDATE invocations SET status='queued' WHERE status='running'").rowcount
+
+    def invocation(self, inv: str) -> dict[str, Any] | None:
+        rows = self.query("SELECT * FROM invocations WHERE id=?", inv)
+        return rows[0] if rows else None
+
+    def invocations(self, tenant: str | None, app: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
+        sql = "SELECT id, app, method, path, status, attempts, result_status, error, created, updated FROM invocations"
+        where, args = [], []
+        if tenant:
+            where.append("tenant=?")
+            args.append(tenant)
+        if app:
+            where.append("app=?")
+            args.append(app)
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        return self.query(sql + " ORDER BY created DESC LIMIT ?", *args, limit)

@@ -1,0 +1,131 @@
+"""Run HAProxy as the gateway and drive it: the agent's `Router` over HAProxy's runtime API."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import threading
+import time
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+from agent.haproxy_config import (
+    AppRoute, GatewayConfig, Server, add_server, app_load, delete_server, drain_server, parse_stat, render,
+    render_map,
+)
+from agent.pool import ServerLoad
+
+
+class GatewayError(Exception):
+    pass
+
+
+class Gateway:
+    def __init__(self, cfg: GatewayConfig, routes: Callable[[], Iterable[AppRoute]], binary: str = "haproxy") -> None:
+        self.cfg = cfg
+        self.routes = routes
+        """Current routes of every app (servers included), read at each reload."""
+        self.binary = binary
+        self.proc: subprocess.Popen[bytes] | None = None
+        self._lock = threading.Lock()
+        state = Path(cfg.state_dir)
+        self.cfg_path, self.map_path, self.sock = state / "haproxy.cfg", state / "apps.map", state / "haproxy.sock"
+
+    # -- process ----------------------------------------------------------------------------
+    def _write(self) -> None:
+        routes = list(self.routes())
+        self.map_path.write_text(render_map(r.app for r in routes))
+        self.cfg_path.write_text(render(self.cfg, routes))
+
+    def start(self) -> None:
+        self._write()
+        check = subprocess.run([self.binary, "-c", "-q", "-f", str(self.cfg_path)], capture_output=True, text=True)
+        if check.returncode != 0:
+            raise GatewayError(f"haproxy refused its config: {check.stderr.strip()[-400:]}")
+        self.proc = subprocess.Popen([self.binary, "-W", "-db", "-f", str(self.cfg_path)],
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
+        self._wait_socket()
+
+    def _wait_socket(self, timeout: float = 10.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                self.command("show info")
+                return
+            except OSError:
+                if self.proc and self.proc.poll() is not None:
+                    err = self.proc.stderr.read().decode(errors="replace") if self.proc.stderr else ""
+                    raise GatewayError(f"haproxy exited: {err.strip()[-400:]}") from None
+                time.sleep(0.02)
+        raise GatewayError("haproxy's runtime socket did not come up")
+
+    def reload(self) -> None:
+        """Re-render the config (apps added or removed) and reload seamlessly (master-worker)."""
+        with self._lock:
+            self._write()
+            check = subprocess.run([self.binary, "-c", "-q", "-f", str(self.cfg_path)], capture_output=True, text=True)
+            if check.returncode != 0:
+                raise GatewayError(f"haproxy refused its config: {check.stderr.strip()[-400:]}")
+            assert self.proc is not None
+            before = self._pid_of_worker()
+            os.kill(self.proc.pid, signal.SIGUSR2)
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline:
+                try:
+                    if self._pid_of_worker() not in (None, before):
+                        return
+                except OSError:
+                    pass
+                time.sleep(0.02)
+            raise GatewayError("haproxy did not reload within 10 s")
+
+    def _pid_of_worker(self) -> str | None:
+        for line in self.command("show info").splitlines():
+            if line.startswith("Pid:"):
+                return line.split(":", 1)[1].strip()
+        return None
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+
+    # -- runtime API --------------------------------------------------------------------------
+    def command(self, line: str, timeout: float = 5.0) -> str:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+            s.settimeout(timeout)
+            s.connect(str(self.sock))
+            s.sendall(line.encode() + b"\n")
+            chunks = []
+            while chunk := s.recv(65536):
+                chunks.append(chunk)
+        return b"".join(chunks).decode(errors="replace")
+
+    # -- Router -------------------------------------------------------------------------------
+    def add(self, app: str, server: str, address: str, maxconn: int) -> None:
+        out = self.command(add_server(app, Server(server, address, maxconn)))
+        if "already exists" in out:
+            self.command(f"enable server app_{app}/{server}")
+        elif out.strip() and "New server registered" not in out:
+            raise GatewayError(f"haproxy: {out.strip()}")
+
+    def remove(self, app: str, server: str, drain_timeout: float = 30.0) -> None:
+        """Drain (in-flight requests finish), then delete the server."""
+        self.command(drain_server(app, server))
+        deadline = time.monotonic() + drain_timeout
+        while time.monotonic() < deadline:
+            _, servers = app_load(parse_stat(self.command("show stat")), app)
+            if servers.get(server, (0, None))[0] == 0:
+                break
+            time.sleep(0.02)
+        self.command(delete_server(app, server))
+
+    def load(self, app: str) -> tuple[int, dict[str, ServerLoad]]:
+        queued, servers = app_load(parse_stat(self.command("show stat")), app)
+        return queued, {name: ServerLoad(in_flight=s, idle_for=float(last) if last is not None else 1e9)
+                        for name, (s, last) in servers.items()}

@@ -1,0 +1,186 @@
+"""HAProxy, the gateway's native data plane: its config and runtime-API commands, as data.
+
+One backend per app; instances are dynamic servers added and drained through the runtime
+API without a reload. The agent's activator is each backend's `backup` server, so a request
+for an app with no ready instance reaches the agent, which starts one (scale from zero).
+A reload (seamless, master-worker) happens only when the set of apps changes.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+_NAME = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
+
+
+@dataclass(frozen=True)
+class Server:
+    name: str
+    address: str
+    maxconn: int
+
+
+@dataclass(frozen=True)
+class AppRoute:
+    app: str
+    timeout_s: float = 60.0
+    servers: tuple[Server, ...] = ()
+    api_key_sha256: str | None = None
+    """When set, requests need `X-Plat-Key` whose SHA-256 (hex) matches."""
+
+
+@dataclass(frozen=True)
+class GatewayConfig:
+    bind: str
+    port: int
+    domain: str
+    state_dir: str
+    activator: str
+    """`host:port` of the agent's activator."""
+    control: str
+    """`host:port` of the agent's API (for /async/...)."""
+    max_conn: int = 4096
+
+
+def backend_name(app: str) -> str:
+    if not _NAME.match(app):
+        raise ValueError(f"not a DNS label: {app!r}")
+    return f"app_{app}"
+
+
+def render(cfg: GatewayConfig, routes: Iterable[AppRoute]) -> str:
+    """The whole haproxy.cfg for the current apps."""
+    sock = f"{cfg.state_dir}/haproxy.sock"
+    domain = re.escape("." + cfg.domain)
+    lines = [
+        "global",
+        f"    maxconn {cfg.max_conn}",
+        f"    stats socket {sock} mode 600 level admin expose-fd listeners",
+        "    hard-stop-after 60s",
+        "",
+        "defaults",
+        "    mode http",
+        "    option http-keep-alive",
+        "    http-reuse always",
+        "    timeout connect 5s",
+        "    timeout client 60s",
+        "    timeout server 60s",
+        "    timeout queue 30s",
+        "    timeout http-request 10s",
+        "    timeout http-keep-alive 10s",
+        "",
+        "frontend gateway",
+        f"    bind {cfg.bind}:{cfg.port}",
+        "    http-request del-header X-Plat-App",
+        "    http-request set-var(txn.host) req.hdr(host),field(1,:),lower",
+        # `Host: <app>.<domain>` routes by host; anything else by the first path segment, which is stripped.
+        f"    acl by_host var(txn.host) -m reg {domain}$",
+        "    acl async path_beg /async/",
+        f"    http-request set-var(txn.app) var(txn.host),regsub({domain}$,) if by_host",
+        "    http-request set-var(txn.app) path,field(2,/) if !by_host !async",
+        "    http-request replace-path ^/[^/]*$ / if !by_host !async",
+        "    http-request replace-path ^/[^/]*(/.*)$ \\1 if !by_host !async",
+        "    use_backend agent if async",
+        f"    use_backend %[var(txn.app),map({cfg.state_dir}/apps.map,unknown)]",
+        "",
+        "backend unknown",
+        "    http-request return status 404 content-type application/json "
+        "string '{\"error\":\"no such app\"}'",
+        "",
+        "backend agent",
+        f"    server agent {cfg.control}",
+    ]
+    for route in sorted(routes, key=lambda r: r.app):
+        lines += ["", *_backend(route, cfg.activator)]
+    return "\n".join(lines) + "\n"
+
+
+def _backend(route: AppRoute, activator: str) -> list[str]:
+    lines = [
+        f"backend {backend_name(route.app)}",
+        "    balance leastconn",
+        f"    timeout server {int(route.timeout_s * 1000)}ms",
+        f"    http-request set-header X-Plat-App {route.app}",
+    ]
+    if route.api_key_sha256:
+        lines.append(
+            "    http-request return status 401 content-type application/json "
+            "string '{\"error\":\"missing or wrong X-Plat-Key\"}' "
+            f"unless {{ req.hdr(X-Plat-Key),sha2(256),hex,lower -m str {route.api_key_sha256.lower()} }}"
+        )
+    lines += [
+        "    http-request del-header X-Plat-Key",
+        "    http-response set-header X-Plat-Instance %[srv_name] unless { res.hdr(X-Plat-Instance) -m found }",
+        "    http-response set-header X-Plat-Cold-Start 0 unless { res.hdr(X-Plat-Cold-Start) -m found }",
+        f"    server activator {activator} backup",
+    ]
+    lines += [f"    server {s.name} {s.address} maxconn {s.maxconn}" for s in route.servers]
+    return lines
+
+
+def render_map(apps: Iterable[str]) -> str:
+    return "".join(f"{app} {backend_name(app)}\n" for app in sorted(apps))
+
+
+# -- runtime API commands (one string per socket connection) ------------------------------
+def add_server(app: str, server: Server) -> str:
+    be = backend_name(app)
+    return f"add server {be}/{server.name} {server.address} maxconn {server.maxconn}; enable server {be}/{server.name}"
+
+
+def drain_server(app: str, server: str) -> str:
+    return f"set server {backend_name(app)}/{server} state drain"
+
+
+def delete_server(app: str, server: str) -> str:
+    be = backend_name(app)
+    return f"set server {be}/{server} state maint; shutdown sessions server {be}/{server}; del server {be}/{server}"
+
+
+@dataclass(frozen=True)
+class StatRow:
+    backend: str
+    server: str
+    queued: int
+    sessions: int
+    last_session_s: int | None
+    status: str
+
+
+def parse_stat(csv_text: str) -> list[StatRow]:
+    """`show stat` CSV → rows (FRONTEND/BACKEND rows included, server = their name)."""
+    lines = [ln for ln in csv_text.splitlines() if ln.strip()]
+    if not lines or not lines[0].startswith("# "):
+        return []
+    header = lines[0][2:].split(",")
+    idx = {name: i for i, name in enumerate(header)}
+    rows = []
+    for line in lines[1:]:
+        f = line.split(",")
+
+        def num(key: str) -> int:
+            v = f[idx[key]] if key in idx and idx[key] < len(f) else ""
+            return int(v) if v.lstrip("-").isdigit() else 0
+
+        last = f[idx["lastsess"]] if "lastsess" in idx and idx["lastsess"] < len(f) else ""
+        rows.append(StatRow(f[0], f[1], num("qcur"), num("scur"),
+                            int(last) if last.lstrip("-").isdigit() and int(last) >= 0 else None,
+                            f[idx["status"]] if "status" in idx else ""))
+    return rows
+
+
+def app_load(rows: Iterable[StatRow], app: str) -> tuple[int, Mapping[str, tuple[int, int | None]]]:
+    """Queued requests for `app` and, per instance server, (sessions, seconds since last)."""
+    be = backend_name(app)
+    queued, servers = 0, {}
+    for row in rows:
+        if row.backend != be:
+            continue
+        if row.server == "BACKEND":
+            queued = row.queued
+        elif row.server not in ("FRONTEND", "activator"):
+            servers[row.server] = (row.sessions, row.last_session_s)
+            queued += row.queued
+    return queued, servers

@@ -1,0 +1,66 @@
+"""A small threaded HTTP/1.1 server base: JSON in and out, size limits, read timeouts.
+
+The agent's control API and activator are control-plane paths (the warm data path is HAProxy),
+so the standard library's threaded server is enough and keeps the agent's footprint small.
+"""
+
+from __future__ import annotations
+
+import json
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+
+class Server(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+    request_queue_size = 128
+
+
+class BodyTooLarge(Exception):
+    pass
+
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    timeout = 30  # seconds a client may take to send headers/body: slow clients are cut off
+    max_body = 10 * 1024 * 1024
+    server_version = "plat-agent"
+    sys_version = ""
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - quiet by default
+        pass
+
+    def read_body(self) -> bytes:
+        if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
+            return self._read_chunked()
+        length = int(self.headers.get("Content-Length") or 0)
+        if length < 0 or length > self.max_body:
+            raise BodyTooLarge(length)
+        return self.rfile.read(length) if length else b""
+
+    def _read_chunked(self) -> bytes:
+        out = bytearray()
+        while True:
+            size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
+            if size == 0:
+                self.rfile.readline()
+                return bytes(out)
+            out += self.rfile.read(size)
+            self.rfile.readline()
+            if len(out) > self.max_body:
+                raise BodyTooLarge(len(out))
+
+    def send_json(self, status: int, data: Any, headers: dict[str, str] | None = None) -> None:
+        body = json.dumps(data, default=str).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        for k, v in (headers or {}).items():
+            self.send_header(k, v)
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
+
+    def send_error_json(self, status: int, message: str, **extra: Any) -> None:
+        self.send_json(status, {"error": message, **extra})

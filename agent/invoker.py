@@ -1,0 +1,94 @@
+"""Async invocations: workers take due jobs from the store's queue and deliver them through
+the gateway, with retries, exponential backoff, a max-attempts setting and a dead-letter state."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import logging
+import threading
+import time
+from urllib.parse import urlsplit
+
+from agent.db import Store
+
+log = logging.getLogger("plat.agent.invoker")
+BACKOFF_BASE = 0.5
+BACKOFF_MAX = 60.0
+
+
+def backoff(attempt: int, base: float = BACKOFF_BASE) -> float:
+    """Seconds before retry number `attempt` (1-based): base, 2·base, 4·base, … capped."""
+    return min(BACKOFF_MAX, base * 2 ** (attempt - 1))
+
+
+def outcome(status: int | None) -> str:
+    """done, failed (the app refused it: not retried) or retry (5xx, 429, no answer)."""
+    if status is None or status >= 500 or status == 429:
+        return "retry"
+    return "done" if status < 400 else "failed"
+
+
+class Invoker:
+    def __init__(self, store: Store, gateway: str, workers: int = 2, timeout: float = 30.0,
+                 base_backoff: float = BACKOFF_BASE) -> None:
+        self.store = store
+        self.gateway = gateway
+        self.workers = workers
+        self.timeout = timeout
+        self.base_backoff = base_backoff
+        self.stop = threading.Event()
+
+    def start(self) -> None:
+        self.store.requeue_running()
+        for i in range(self.workers):
+            threading.Thread(target=self._loop, name=f"invoker-{i}", daemon=True).start()
+
+    def _loop(self) -> None:
+        while not self.stop.is_set():
+            try:
+                job = self.store.claim_due(time.time())
+            except Exception:
+                log.exception("claiming a job")
+                job = None
+            if job is None:
+                self.stop.wait(0.1)
+                continue
+            self.deliver(job)
+
+    def deliver(self, job: dict) -> None:
+        host, _, port = self.gateway.rpartition(":")
+        status, headers, body, error = None, {}, b"", None
+        conn = http.client.HTTPConnection(host, int(port), timeout=self.timeout)
+        try:
+            hdrs = {**job["headers"], "X-Plat-Invocation": job["id"]}
+            conn.request(job["method"], f"/{job['app']}{job['path']}", body=job["body"] or None, headers=hdrs)
+            resp = conn.getresponse()
+            status, headers, body = resp.status, dict(resp.getheaders()), resp.read()
+        except OSError as exc:
+            error = f"{type(exc).__name__}: {exc}"
+        finally:
+            conn.close()
+        result = outcome(status)
+        if result == "retry" and job["attempts"] < job["max_attempts"]:
+            self.store.finish(job["id"], "queued", result_status=status, result_body=body, error=error,
+                              retry_at=time.time() + backoff(job["attempts"], self.base_backoff))
+            return
+        final = "dead" if result == "retry" else result
+        self.store.finish(job["id"], final, result_status=status, result_headers=headers, result_body=body,
+                          error=error)
+        if job.get("callback_url"):
+            self._callback(job, final, status, body)
+
+    def _callback(self, job: dict, state: str, status: int | None, body: bytes) -> None:
+        url = urlsplit(job["callback_url"])
+        payload = json.dumps({"id": job["id"], "app": job["app"], "status": state, "result_status": status,
+                              "result_body": body.decode(errors="replace")[:65536]}).encode()
+        conn_cls = http.client.HTTPSConnection if url.scheme == "https" else http.client.HTTPConnection
+        try:
+            conn = conn_cls(url.hostname or "", url.port, timeout=10)
+            conn.request("POST", url.path or "/", body=payload, headers={"Content-Type": "application/json"})
+            conn.getresponse().read()
+            conn.close()
+        except OSError as exc:
+            log.warning("callback for %s failed: %s", job["id"], exc)

@@ -1,0 +1,60 @@
+"""The control API's OpenAPI 3 description (served at /v1/openapi.json, tested with schemathesis)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from agent import __version__
+
+_APP = {"name": "app", "in": "path", "required": True,
+        "schema": {"type": "string", "pattern": "^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$"}}
+_ERR = {"description": "error", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
+_OK = {"description": "ok", "content": {"application/json": {"schema": {}}}}
+
+
+def _op(summary: str, params: list | None = None, body: dict | None = None, ok: str = "200") -> dict[str, Any]:
+    op: dict[str, Any] = {"summary": summary, "parameters": params or [],
+                          "responses": {ok: _OK, "400": _ERR, "401": _ERR, "403": _ERR, "404": _ERR}}
+    if body is not None:
+        op["requestBody"] = {"required": True, "content": {"application/json": {"schema": body}}}
+    return op
+
+
+_DEPLOY = {"type": "object", "required": ["version", "image", "manifest"], "properties": {
+    "version": {"type": "string"}, "image": {"type": "string"}, "digest": {"type": "string"},
+    "manifest": {"type": "object"}}}
+_SCALE = {"type": "object", "properties": {"min_warm": {"type": "integer", "minimum": 0},
+                                           "max_instances": {"type": "integer", "minimum": 0}}}
+
+OPENAPI: dict[str, Any] = {
+    "openapi": "3.0.3",
+    "info": {"title": "plat agent", "version": __version__},
+    "components": {
+        "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+        "schemas": {"Error": {"type": "object", "required": ["error"], "properties": {"error": {"type": "string"}}}},
+    },
+    "security": [{"bearer": []}],
+    "paths": {
+        "/v1/health": {"get": _op("Agent health and version")},
+        "/v1/apps": {"get": _op("Apps of the caller's tenant with versions and instances")},
+        "/v1/apps/{app}": {"get": _op("One app", [_APP]), "delete": _op("Destroy an app", [_APP])},
+        "/v1/apps/{app}/deploy": {"post": {**_op("Deploy a version: warm, health-check, switch, drain", [_APP], _DEPLOY),
+                                           }},
+        "/v1/apps/{app}/rollback": {"post": _op("Roll back to an earlier version", [_APP],
+                                                {"type": "object", "properties": {"version": {"type": "string"}}})},
+        "/v1/apps/{app}/scale": {"post": _op("Set min_warm / max_instances", [_APP], _SCALE)},
+        "/v1/apps/{app}/logs": {"get": _op("Instance logs (text/plain, chunked)", [
+            _APP, {"name": "tail", "in": "query", "schema": {"type": "integer", "minimum": 0}},
+            {"name": "since", "in": "query", "schema": {"type": "integer", "minimum": 0}},
+            {"name": "follow", "in": "query", "schema": {"type": "string", "enum": ["0", "1"]}}])},
+        "/v1/apps/{app}/events": {"get": _op("Deploy audit log", [_APP])},
+        "/v1/invocations": {"get": _op("Invocations of the caller's apps", [
+            {"name": "app", "in": "query", "schema": {"type": "string"}}])},
+        "/v1/invocations/{inv}": {"get": _op("One invocation", [
+            {"name": "inv", "in": "path", "required": True, "schema": {"type": "string", "pattern": "^[0-9a-f]{32}$"}}])},
+        "/v1/tenants": {"get": _op("Tenants (admin)"),
+                        "post": _op("Create a tenant; returns its token once (admin)",
+                                    body={"type": "object", "required": ["name"],
+                                          "properties": {"name": {"type": "string"}}}, ok="201")},
+    },
+}

@@ -78,7 +78,7 @@ class DockerDriver:
         self.extra_labels = dict(extra_labels)
 
     def ensure_network(self) -> None:
-        if not self.client.networks.list(names=[self.network]):
+        if not any(n.name == self.network for n in self.client.networks.list(names=[self.network])):
             self.client.networks.create(self.network, driver="bridge", labels={MANAGED: "true"})
 
     def create(self, spec: InstanceSpec) -> Instance:

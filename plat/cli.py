@@ -9,7 +9,9 @@ from typing import Annotated
 import typer
 
 from plat import __version__
-from plat.commands import build, detect, init, run, runtimes, schema
+from plat.commands import (
+    agent, build, deploy, destroy, detect, init, invoke, logs, rollback, run, runtimes, scale, schema, status,
+)
 from plat.errors import PlatError
 from plat.ui import err, show_error
 
@@ -41,7 +43,8 @@ def _root(
     _debug = debug
 
 
-for module in (init, detect, build, run, runtimes, schema):
+for module in (init, detect, build, run, deploy, invoke, logs, status, rollback, scale, destroy, agent, runtimes,
+               schema):
     module.register(app)
 
 

@@ -21,3 +21,16 @@ def templates_dir() -> Path:
 
 def examples_dir() -> Path:
     return _data_dir("examples")
+
+
+def agent_dir() -> Path:
+    """The agent package's source, which `plat agent up` builds into the agent image."""
+    bundled = _PKG / "_data" / "agent"
+    return bundled if bundled.is_dir() else _PKG.parent / "agent"
+
+
+def plat_home() -> Path:
+    """Where plat keeps local state (the local agent's state dir, its admin token)."""
+    import os
+
+    return Path(os.environ.get("PLAT_HOME", Path.home() / ".local" / "share" / "plat"))

@@ -1,0 +1,138 @@
+"""The local agent: the embedded default when plat.yaml names no hosts.
+
+`plat agent up` builds the agent image (from the `agent/` package, cached by content) and runs
+it as a container with the Docker socket mounted, restart policy `unless-stopped`, its API and
+gateway published on 127.0.0.1 only, and its state (and admin token) under PLAT_HOME.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+from plat import __version__
+from plat.build.context import ContextPlan, content_hash, source_files
+from plat.build.docker_backend import build as docker_build
+from plat.build.pipeline import existing_build, DIGEST_LABEL
+from plat.docker_client import docker, extra_labels
+from plat.errors import PlatError
+from plat.paths import agent_dir, plat_home
+
+CONTAINER = "plat-agent"
+NETWORK = "plat"
+
+
+@dataclass(frozen=True)
+class LocalAgent:
+    api_url: str
+    gateway_url: str
+    token: str
+    container: str = CONTAINER
+
+
+def ports(env: dict[str, str] | None = None) -> tuple[int, int]:
+    env = dict(os.environ) if env is None else env
+    return int(env.get("PLAT_AGENT_API_PORT", 7070)), int(env.get("PLAT_AGENT_GATEWAY_PORT", 8080))
+
+
+def agent_plan(env: dict[str, str] | None = None) -> ContextPlan:
+    """The agent image's build context: the agent package plus an optional extra CA bundle."""
+    env = dict(os.environ) if env is None else env
+    src = agent_dir()
+    files = tuple(f"agent/{p}" for p in source_files(src) if "__pycache__" not in p and not p.endswith(".pyc"))
+    ca_path = env.get("PLAT_EXTRA_CA_CERTS")
+    ca = Path(ca_path).read_bytes() if ca_path else b""
+    base = env.get("PLAT_AGENT_BASE_IMAGE") or env.get("PLAT_BASE_IMAGE_PYTHON_FLASK") or "python:3.12-slim"
+    dockerfile = (src / "Dockerfile").read_text().replace("ARG AGENT_BASE=python:3.12-slim", f"ARG AGENT_BASE={base}")
+    return ContextPlan(src.parent, ("agent", *files), {"Dockerfile": dockerfile.encode(), "ca/extra.crt": ca},
+                       "Dockerfile")
+
+
+def ensure_image(client: docker.DockerClient) -> str:
+    plan = agent_plan()
+    digest = content_hash(plan)
+    ref = f"plat-agent:{__version__}-{digest[:12]}"
+    if existing_build(client, ref, digest):
+        return ref
+    docker_build(client, plan, ref, labels={"plat.managed": "true", "plat.role": "agent-image", DIGEST_LABEL: digest,
+                                            **extra_labels()})
+    return ref
+
+
+def _container(client: docker.DockerClient):  # type: ignore[no-untyped-def]
+    try:
+        return client.containers.get(CONTAINER)
+    except docker.errors.NotFound:
+        return None
+
+
+def up(client: docker.DockerClient, wait: float = 60.0) -> LocalAgent:
+    image = ensure_image(client)
+    api_port, gw_port = ports()
+    state = plat_home() / "agent"
+    state.mkdir(parents=True, exist_ok=True, mode=0o700)
+    current = _container(client)
+    if current is not None and current.image.tags and image in current.image.tags and current.status == "running":
+        return connect_info(wait)
+    if current is not None:
+        current.remove(force=True)
+    if not any(n.name == NETWORK for n in client.networks.list(names=[NETWORK])):
+        client.networks.create(NETWORK, driver="bridge", labels={"plat.managed": "true"})
+    env = {"PLAT_AGENT_NETWORK": NETWORK, "PLAT_AGENT_API_PORT": "7070", "PLAT_AGENT_GATEWAY_PORT": "8080"}
+    for key in ("PLAT_LABELS", "PLAT_AGENT_IDLE_TIMEOUT", "PLAT_AGENT_TICK", "PLAT_AGENT_MAX_ATTEMPTS"):
+        if os.environ.get(key):
+            env[key] = os.environ[key]
+    try:
+        client.containers.run(
+            image, name=CONTAINER, detach=True, environment=env, network=NETWORK,
+            labels={"plat.managed": "true", "plat.role": "agent", **extra_labels()},
+            volumes={"/var/run/docker.sock": {"bind": "/var/run/docker.sock", "mode": "rw"},
+                     str(state): {"bind": "/var/lib/plat-agent", "mode": "rw"}},
+            ports={"7070/tcp": ("127.0.0.1", api_port), "8080/tcp": ("127.0.0.1", gw_port)},
+            restart_policy={"Name": "unless-stopped"}, security_opt=["no-new-privileges"],
+        )
+    except docker.errors.APIError as exc:
+        raise PlatError(f"could not start the local agent: {exc.explanation or exc}",
+                        "is the port taken? set PLAT_AGENT_API_PORT / PLAT_AGENT_GATEWAY_PORT") from None
+    return connect_info(wait)
+
+
+def connect_info(wait: float = 0.0) -> LocalAgent:
+    """The running local agent's endpoints and admin token (waits up to `wait` seconds)."""
+    api_port, gw_port = ports()
+    token_file = plat_home() / "agent" / "admin-token"
+    api = f"http://127.0.0.1:{api_port}"
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            token = token_file.read_text().strip()
+            if httpx.get(f"{api}/v1/health", headers={"Authorization": f"Bearer {token}"}, timeout=2).status_code == 200:
+                return LocalAgent(api, f"http://127.0.0.1:{gw_port}", token)
+        except (OSError, httpx.HTTPError):
+            pass
+        if time.monotonic() >= deadline:
+            raise PlatError(f"the local agent does not answer at {api}", "start it with `plat agent up`")
+        time.sleep(0.2)
+
+
+def down(client: docker.DockerClient, purge: bool = False) -> bool:
+    """Stop the agent (app containers stay, to be re-adopted) or, with purge, remove them too."""
+    current = _container(client)
+    if current is not None:
+        current.remove(force=True)
+    if purge:
+        for c in client.containers.list(all=True, filters={"label": ["plat.managed=true", "plat.role=instance"]}):
+            c.remove(force=True)
+    return current is not None
+
+
+def status(client: docker.DockerClient) -> dict[str, object]:
+    current = _container(client)
+    api_port, gw_port = ports()
+    return {"running": bool(current and current.status == "running"), "container": CONTAINER,
+            "image": current.image.tags[0] if current and current.image.tags else None,
+            "api": f"http://127.0.0.1:{api_port}", "gateway": f"http://127.0.0.1:{gw_port}"}

@@ -63,7 +63,7 @@ def make_api(agent: Agent, bind: str, port: int) -> Server:
             url = urlsplit(self.path)
             try:
                 if url.path.startswith("/async/"):
-                    self._async(url.path)
+                    self._async(url.path, url.query)
                     return
                 for method, pattern, name, admin in ROUTES:
                     m = pattern.match(url.path)
@@ -124,6 +124,9 @@ def make_api(agent: Agent, bind: str, port: int) -> Server:
             self.send_json(200, {"app": app, "destroyed": True})
 
         def r_deploy(self, who: Principal, q: dict, app: str, **_: str) -> None:
+            row = agent.store.app(app)
+            if row is not None and row["tenant"] != who.tenant:
+                raise AgentError(403, f"app {app!r} belongs to another tenant")
             body = self._json_body()
             for key in ("version", "image", "manifest"):
                 if key not in body:
@@ -219,7 +222,7 @@ def make_api(agent: Agent, bind: str, port: int) -> Server:
             self.send_json(201, {"name": name, "token": token})
 
         # -- data plane: async invocations ---------------------------------------------------
-        def _async(self, path: str) -> None:
+        def _async(self, path: str, query: str) -> None:
             status = ASYNC_STATUS.match(path)
             if status and self.command == "GET":
                 row = agent.store.invocation(status["inv"])
@@ -234,7 +237,8 @@ def make_api(agent: Agent, bind: str, port: int) -> Server:
             headers = {k: v for k, v in self.headers.items()
                        if k.lower() not in ("host", "content-length", "x-plat-callback", "connection")}
             body = self.read_body()
-            inv = agent.store.enqueue(m["app"], row["tenant"], self.command, m["path"] or "/", headers, body,
+            target = (m["path"] or "/") + (f"?{query}" if query else "")
+            inv = agent.store.enqueue(m["app"], row["tenant"], self.command, target, headers, body,
                                       agent.settings.max_attempts, self.headers.get("X-Plat-Callback"))
             self.send_json(202, {"id": inv, "status": "queued",
                                  "status_url": f"/async/{m['app']}/~invocations/{inv}"})

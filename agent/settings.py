@@ -1,10 +1,24 @@
-"""Agent settings, read once from an injected environment mapping (tests pass a dict)."""
+"""Agent settings, read once from an injected environment mapping (tests pass a dict).
+
+Every value is checked here, at the edge: a bad one stops the agent at start with the
+variable's name, its value and what was expected, instead of failing later mid-request.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import re
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
+
+T = TypeVar("T", int, float)
+_HOST = re.compile(r"^[A-Za-z0-9.:-]+$")
+_DOMAIN = re.compile(r"^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)*[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
+
+
+class ConfigError(ValueError):
+    """A PLAT_AGENT_* variable with a value the agent cannot use."""
 
 
 @dataclass(frozen=True)
@@ -18,35 +32,63 @@ class Settings:
     domain: str = "plat.localhost"
     network: str = "plat"
     haproxy: str = "haproxy"
+    """The HAProxy binary (a name on PATH or a path)."""
     workers: int = 2
+    """Async invocation workers."""
     max_attempts: int = 5
     keep_versions: int = 3
+    """Retired versions kept for rollback."""
     max_body: int = 10 * 1024 * 1024
+    """Bytes a request body may have on the control API and the activator."""
     request_timeout: float = 30.0
     tick: float = 1.0
     idle_timeout_override: float | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
-        def num(key: str, default: float) -> float:
-            return float(env.get(key, default))
+        """Settings from `PLAT_AGENT_*` variables; unset (or empty) ones take the defaults."""
 
+        def get(key: str, default: str) -> str:
+            return env.get(key) or default
+
+        def num(key: str, default: T, kind: Callable[[str], T], low: T, high: T | None = None) -> T:
+            raw = env.get(key)
+            if not raw:
+                return default
+            try:
+                value = kind(raw)
+            except ValueError:
+                raise ConfigError(f"{key}={raw!r}: expected {'an integer' if kind is int else 'a number'}") from None
+            if value < low or (high is not None and value > high):
+                bounds = f"between {low} and {high}" if high is not None else f"at least {low}"
+                raise ConfigError(f"{key}={raw!r}: expected a value {bounds}")
+            return value
+
+        def host(key: str) -> str:
+            value = get(key, "127.0.0.1")
+            if not _HOST.match(value):
+                raise ConfigError(f"{key}={value!r}: expected an IP address or host name to bind")
+            return value
+
+        domain = get("PLAT_AGENT_DOMAIN", "plat.localhost").lower()
+        if not _DOMAIN.match(domain):
+            raise ConfigError(f"PLAT_AGENT_DOMAIN={domain!r}: expected a DNS name such as apps.example.com")
         idle = env.get("PLAT_AGENT_IDLE_TIMEOUT")
         return cls(
-            state_dir=Path(env.get("PLAT_AGENT_STATE", "/var/lib/plat-agent")),
-            api_bind=env.get("PLAT_AGENT_API_BIND", "127.0.0.1"),
-            api_port=int(num("PLAT_AGENT_API_PORT", 7070)),
-            gateway_bind=env.get("PLAT_AGENT_GATEWAY_BIND", "127.0.0.1"),
-            gateway_port=int(num("PLAT_AGENT_GATEWAY_PORT", 8080)),
-            activator_port=int(num("PLAT_AGENT_ACTIVATOR_PORT", 7071)),
-            domain=env.get("PLAT_AGENT_DOMAIN", "plat.localhost"),
-            network=env.get("PLAT_AGENT_NETWORK", "plat"),
-            haproxy=env.get("PLAT_AGENT_HAPROXY", "haproxy"),
-            workers=int(num("PLAT_AGENT_WORKERS", 2)),
-            max_attempts=int(num("PLAT_AGENT_MAX_ATTEMPTS", 5)),
-            keep_versions=int(num("PLAT_AGENT_KEEP_VERSIONS", 3)),
-            max_body=int(num("PLAT_AGENT_MAX_BODY", 10 * 1024 * 1024)),
-            request_timeout=num("PLAT_AGENT_REQUEST_TIMEOUT", 30.0),
-            tick=num("PLAT_AGENT_TICK", 1.0),
-            idle_timeout_override=float(idle) if idle else None,
+            state_dir=Path(get("PLAT_AGENT_STATE", "/var/lib/plat-agent")),
+            api_bind=host("PLAT_AGENT_API_BIND"),
+            api_port=num("PLAT_AGENT_API_PORT", 7070, int, 0, 65535),
+            gateway_bind=host("PLAT_AGENT_GATEWAY_BIND"),
+            gateway_port=num("PLAT_AGENT_GATEWAY_PORT", 8080, int, 0, 65535),
+            activator_port=num("PLAT_AGENT_ACTIVATOR_PORT", 7071, int, 0, 65535),
+            domain=domain,
+            network=get("PLAT_AGENT_NETWORK", "plat"),
+            haproxy=get("PLAT_AGENT_HAPROXY", "haproxy"),
+            workers=num("PLAT_AGENT_WORKERS", 2, int, 1, 64),
+            max_attempts=num("PLAT_AGENT_MAX_ATTEMPTS", 5, int, 1),
+            keep_versions=num("PLAT_AGENT_KEEP_VERSIONS", 3, int, 0),
+            max_body=num("PLAT_AGENT_MAX_BODY", 10 * 1024 * 1024, int, 0),
+            request_timeout=num("PLAT_AGENT_REQUEST_TIMEOUT", 30.0, float, 0.001),
+            tick=num("PLAT_AGENT_TICK", 1.0, float, 0.01),
+            idle_timeout_override=num("PLAT_AGENT_IDLE_TIMEOUT", 0.0, float, 0.0) if idle else None,
         )

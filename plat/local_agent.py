@@ -7,6 +7,8 @@ gateway published on 127.0.0.1 only, and its state (and admin token) under PLAT_
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import time
 from dataclasses import dataclass
@@ -71,25 +73,27 @@ def _container(client: docker.DockerClient):  # type: ignore[no-untyped-def]
 
 
 def up(client: docker.DockerClient, wait: float = 60.0) -> LocalAgent:
+    """Start the local agent, or leave it be when it already runs with this exact setup."""
     image = ensure_image(client)
     api_port, gw_port = ports()
     state = plat_home() / "agent"
     state.mkdir(parents=True, exist_ok=True, mode=0o700)
+    env = {"PLAT_AGENT_NETWORK": NETWORK, "PLAT_AGENT_API_PORT": "7070", "PLAT_AGENT_GATEWAY_PORT": "8080"}
+    for key in ("PLAT_LABELS", "PLAT_AGENT_IDLE_TIMEOUT", "PLAT_AGENT_TICK", "PLAT_AGENT_MAX_ATTEMPTS"):
+        if os.environ.get(key):
+            env[key] = os.environ[key]
+    setup = hashlib.sha256(json.dumps([image, api_port, gw_port, str(state), env], sort_keys=True).encode()).hexdigest()
     current = _container(client)
-    if current is not None and current.image.tags and image in current.image.tags and current.status == "running":
+    if current is not None and current.labels.get("plat.agent-setup") == setup and current.status == "running":
         return connect_info(wait)
     if current is not None:
         current.remove(force=True)
     if not any(n.name == NETWORK for n in client.networks.list(names=[NETWORK])):
         client.networks.create(NETWORK, driver="bridge", labels={"plat.managed": "true"})
-    env = {"PLAT_AGENT_NETWORK": NETWORK, "PLAT_AGENT_API_PORT": "7070", "PLAT_AGENT_GATEWAY_PORT": "8080"}
-    for key in ("PLAT_LABELS", "PLAT_AGENT_IDLE_TIMEOUT", "PLAT_AGENT_TICK", "PLAT_AGENT_MAX_ATTEMPTS"):
-        if os.environ.get(key):
-            env[key] = os.environ[key]
     try:
         client.containers.run(
             image, name=CONTAINER, detach=True, environment=env, network=NETWORK,
-            labels={"plat.managed": "true", "plat.role": "agent", **extra_labels()},
+            labels={"plat.managed": "true", "plat.role": "agent", "plat.agent-setup": setup, **extra_labels()},
             volumes={"/var/run/docker.sock": {"bind": "/var/run/docker.sock", "mode": "rw"},
                      str(state): {"bind": "/var/lib/plat-agent", "mode": "rw"}},
             ports={"7070/tcp": ("127.0.0.1", api_port), "8080/tcp": ("127.0.0.1", gw_port)},

@@ -15,7 +15,8 @@ import httpx
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-SESSION = uuid.uuid4().hex[:10]
+# Stable per test run even if this module is imported twice (as `conftest` and by path).
+SESSION = os.environ.setdefault("PLAT_TEST_SESSION", uuid.uuid4().hex[:10])
 LABEL = f"plat.test={SESSION}"
 
 

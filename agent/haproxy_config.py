@@ -174,13 +174,13 @@ def parse_stat(csv_text: str) -> list[StatRow]:
 def app_load(rows: Iterable[StatRow], app: str) -> tuple[int, Mapping[str, tuple[int, int | None]]]:
     """Queued requests for `app` and, per instance server, (sessions, seconds since last)."""
     be = backend_name(app)
-    queued, servers = 0, {}
+    backend_queue, server_queues, servers = 0, 0, {}
     for row in rows:
         if row.backend != be:
             continue
         if row.server == "BACKEND":
-            queued = row.queued
+            backend_queue = row.queued
         elif row.server not in ("FRONTEND", "activator"):
             servers[row.server] = (row.sessions, row.last_session_s)
-            queued += row.queued
-    return queued, servers
+            server_queues += row.queued
+    return backend_queue + server_queues, servers

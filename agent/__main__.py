@@ -20,26 +20,17 @@ from agent.gateway import Gateway
 from agent.haproxy_config import GatewayConfig
 from agent.invoker import Invoker
 from agent.settings import Settings
-from agent.tokens import new_token, token_hash, write_secret_file
+from agent.tokens import ADMIN_TOKEN_FILE, bootstrap_admin
 
 log = logging.getLogger("plat.agent")
-
-
-def bootstrap_admin(store: Store, settings: Settings) -> None:
-    """At first start: an admin tenant and its token, written mode 0600 in the state dir."""
-    if store.tenants():
-        return
-    token = new_token()
-    store.add_tenant("default", token_hash(token), admin=True)
-    write_secret_file(settings.state_dir / "admin-token", token + "\n")
-    log.info("created the admin token in %s", settings.state_dir / "admin-token")
 
 
 def run(env: Mapping[str, str]) -> None:
     settings = Settings.from_env(env)
     settings.state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     store = Store(settings.state_dir / "agent.db")
-    bootstrap_admin(store, settings)
+    if bootstrap_admin(store, settings.state_dir):
+        log.info("wrote a new admin token to %s", settings.state_dir / ADMIN_TOKEN_FILE)
     labels = dict(item.split("=", 1) for item in env.get("PLAT_LABELS", "").split(",") if "=" in item)
     driver = DockerDriver(docker.from_env(timeout=120), settings.network, labels)
     driver.ensure_network()

@@ -16,26 +16,38 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-SCHEMA = [
-    """
-    CREATE TABLE tenants (name TEXT PRIMARY KEY, token_hash TEXT NOT NULL UNIQUE, admin INTEGER NOT NULL DEFAULT 0,
-                          created REAL NOT NULL);
-    CREATE TABLE apps (name TEXT PRIMARY KEY, tenant TEXT NOT NULL REFERENCES tenants(name),
-                       live_version TEXT, min_warm INTEGER, max_instances INTEGER, created REAL NOT NULL);
-    CREATE TABLE versions (app TEXT NOT NULL REFERENCES apps(name) ON DELETE CASCADE, version TEXT NOT NULL,
-                           image TEXT NOT NULL, digest TEXT, manifest TEXT NOT NULL, status TEXT NOT NULL,
-                           created REAL NOT NULL, PRIMARY KEY (app, version));
-    CREATE TABLE invocations (id TEXT PRIMARY KEY, app TEXT NOT NULL, tenant TEXT NOT NULL, method TEXT NOT NULL,
-                              path TEXT NOT NULL, headers TEXT NOT NULL, body BLOB, status TEXT NOT NULL,
-                              attempts INTEGER NOT NULL DEFAULT 0, max_attempts INTEGER NOT NULL,
-                              next_attempt REAL NOT NULL, callback_url TEXT, result_status INTEGER,
-                              result_headers TEXT, result_body BLOB, error TEXT, created REAL NOT NULL,
-                              updated REAL NOT NULL);
-    CREATE INDEX invocations_due ON invocations(status, next_attempt);
-    CREATE TABLE events (id INTEGER PRIMARY KEY AUTOINCREMENT, app TEXT NOT NULL, kind TEXT NOT NULL,
-                         detail TEXT NOT NULL, at REAL NOT NULL);
-    """,
+# One entry per schema version (`PRAGMA user_version`), each a tuple of statements applied in
+# one transaction. Append, never edit: a state dir from an older agent migrates forward.
+SCHEMA: list[tuple[str, ...]] = [
+    (
+        """CREATE TABLE tenants (name TEXT PRIMARY KEY, token_hash TEXT NOT NULL UNIQUE,
+                                admin INTEGER NOT NULL DEFAULT 0, created REAL NOT NULL)""",
+        """CREATE TABLE apps (name TEXT PRIMARY KEY, tenant TEXT NOT NULL REFERENCES tenants(name),
+                             live_version TEXT, min_warm INTEGER, max_instances INTEGER, created REAL NOT NULL)""",
+        """CREATE TABLE versions (app TEXT NOT NULL REFERENCES apps(name) ON DELETE CASCADE, version TEXT NOT NULL,
+                                 image TEXT NOT NULL, digest TEXT, manifest TEXT NOT NULL, status TEXT NOT NULL,
+                                 created REAL NOT NULL, PRIMARY KEY (app, version))""",
+        """CREATE TABLE invocations (id TEXT PRIMARY KEY, app TEXT NOT NULL, tenant TEXT NOT NULL,
+                                    method TEXT NOT NULL, path TEXT NOT NULL, headers TEXT NOT NULL, body BLOB,
+                                    status TEXT NOT NULL, attempts INTEGER NOT NULL DEFAULT 0,
+                                    max_attempts INTEGER NOT NULL, next_attempt REAL NOT NULL, callback_url TEXT,
+                                    result_status INTEGER, result_headers TEXT, result_body BLOB, error TEXT,
+                                    created REAL NOT NULL, updated REAL NOT NULL)""",
+        "CREATE INDEX invocations_due ON invocations(status, next_attempt)",
+        """CREATE TABLE events (id INTEGER PRIMARY KEY AUTOINCREMENT, app TEXT NOT NULL, kind TEXT NOT NULL,
+                               detail TEXT NOT NULL, at REAL NOT NULL)""",
+    ),
+    (
+        # Which worker holds a running job (for status and for stale-claim recovery).
+        "ALTER TABLE invocations ADD COLUMN worker TEXT",
+        # SHA-256 (hex) of the app's API key; NULL means the app is public.
+        "ALTER TABLE apps ADD COLUMN api_key_hash TEXT",
+    ),
 ]
+
+
+class StoreError(Exception):
+    """A write the store refuses because it would leave routing inconsistent."""
 
 
 class Store:
@@ -44,9 +56,31 @@ class Store:
         self._local = threading.local()
         db = self._conn()
         db.execute("PRAGMA journal_mode=WAL")
-        version = db.execute("PRAGMA user_version").fetchone()[0]
-        for i, script in enumerate(SCHEMA[version:], start=version + 1):
-            db.executescript(f"BEGIN IMMEDIATE; {script}; PRAGMA user_version={i}; COMMIT;")
+        self._migrate(db)
+
+    def _migrate(self, db: sqlite3.Connection) -> None:
+        """Apply pending schema versions under the write lock, so two processes starting on
+        the same file never apply one twice; a failed step leaves the previous version intact."""
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            current = db.execute("PRAGMA user_version").fetchone()[0]
+            if current > len(SCHEMA):
+                raise StoreError(f"{self.path} has schema version {current}, newer than this agent's {len(SCHEMA)}")
+            for number, statements in enumerate(SCHEMA[current:], start=current + 1):
+                for statement in statements:
+                    db.execute(statement)
+                db.execute(f"PRAGMA user_version={number}")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        db.execute("COMMIT")
+
+    def close(self) -> None:
+        """Close this thread's connection (other threads' close when they exit)."""
+        conn = getattr(self._local, "conn", None)
+        if conn is not None:
+            conn.close()
+            self._local.conn = None
 
     def _conn(self) -> sqlite3.Connection:
         conn = getattr(self._local, "conn", None)
@@ -78,6 +112,12 @@ class Store:
         with self.tx() as db:
             db.execute("INSERT INTO tenants VALUES (?, ?, ?, ?)", (name, token_hash, int(admin), time.time()))
 
+    def set_token_hash(self, name: str, token_hash: str) -> None:
+        """Rotate a tenant's token: the old one stops working at once."""
+        with self.tx() as db:
+            if db.execute("UPDATE tenants SET token_hash=? WHERE name=?", (token_hash, name)).rowcount != 1:
+                raise StoreError(f"no such tenant {name!r}")
+
     def tenants(self) -> list[dict[str, Any]]:
         return self.query("SELECT name, admin, created FROM tenants ORDER BY name")
 
@@ -98,8 +138,14 @@ class Store:
             self.event(db, app, "deploy-started", version=version, image=image)
 
     def activate(self, app: str, version: str, keep: int) -> list[str]:
-        """Make `version` live in one transaction; returns versions pruned beyond `keep`."""
+        """Make `version` live in one transaction; returns versions pruned beyond `keep`.
+
+        Refuses a version that is unknown or failed: the live route never points at nothing."""
         with self.tx() as db:
+            row = db.execute("SELECT status FROM versions WHERE app=? AND version=?", (app, version)).fetchone()
+            if row is None or row[0] == "failed":
+                why = "no such version" if row is None else "it failed its deploy"
+                raise StoreError(f"cannot activate {app} {version}: {why}")
             prev = db.execute("SELECT live_version FROM apps WHERE name=?", (app,)).fetchone()
             db.execute("UPDATE versions SET status='retired' WHERE app=? AND status='live'", (app,))
             db.execute("UPDATE versions SET status='live' WHERE app=? AND version=?", (app, version))
@@ -124,6 +170,13 @@ class Store:
             db.execute("UPDATE apps SET min_warm=coalesce(?, min_warm), max_instances=coalesce(?, max_instances) "
                        "WHERE name=?", (min_warm, max_instances, app))
             self.event(db, app, "scaled", min_warm=min_warm, max_instances=max_instances)
+
+    def set_api_key(self, app: str, key_hash: str | None) -> None:
+        """Require an API key (its SHA-256, hex) for the app's gateway routes, or make it public (None)."""
+        with self.tx() as db:
+            if db.execute("UPDATE apps SET api_key_hash=? WHERE name=?", (key_hash, app)).rowcount != 1:
+                raise StoreError(f"no such app {app!r}")
+            self.event(db, app, "api-key", public=key_hash is None)
 
     def delete_app(self, app: str) -> None:
         with self.tx() as db:
@@ -166,17 +219,18 @@ class Store:
                         now, now))
         return inv
 
-    def claim_due(self, now: float) -> dict[str, Any] | None:
+    def claim_due(self, now: float, worker: str | None = None) -> dict[str, Any] | None:
         """Atomically take the oldest due job (two workers never get the same one)."""
         with self.tx() as db:
             row = db.execute("SELECT * FROM invocations WHERE status='queued' AND next_attempt<=? "
-                             "ORDER BY next_attempt LIMIT 1", (now,)).fetchone()
+                             "ORDER BY next_attempt, rowid LIMIT 1", (now,)).fetchone()
             if row is None:
                 return None
-            db.execute("UPDATE invocations SET status='running', attempts=attempts+1, updated=? WHERE id=?",
-                       (now, row["id"]))
+            db.execute("UPDATE invocations SET status='running', attempts=attempts+1, worker=?, updated=? WHERE id=?",
+                       (worker, now, row["id"]))
         job = dict(row)
         job["attempts"] += 1
+        job["worker"] = worker
         job["headers"] = json.loads(job["headers"])
         return job
 
@@ -184,14 +238,20 @@ class Store:
                result_body: bytes | None = None, error: str | None = None, retry_at: float | None = None) -> None:
         with self.tx() as db:
             db.execute("UPDATE invocations SET status=?, result_status=?, result_headers=?, result_body=?, error=?,"
-                       " next_attempt=coalesce(?, next_attempt), updated=? WHERE id=?",
+                       " next_attempt=coalesce(?, next_attempt), worker=NULL, updated=? WHERE id=?",
                        (status, result_status, json.dumps(result_headers or {}), result_body, error, retry_at,
                         time.time(), inv))
 
-    def requeue_running(self) -> int:
-        """After a restart, jobs that were mid-delivery go back to the queue."""
+    def requeue_running(self, claimed_before: float | None = None) -> int:
+        """Jobs that were mid-delivery go back to the queue: all of them after a restart, or
+        (with `claimed_before`) those whose worker has held them since before that time."""
+        sql = "UPDATE invocations SET status='queued', worker=NULL, updated=? WHERE status='running'"
+        args: list[Any] = [time.time()]
+        if claimed_before is not None:
+            sql += " AND updated<?"
+            args.append(claimed_before)
         with self.tx() as db:
-            return db.execute("UPDATE invocations SET status='queued' WHERE status='running'").rowcount
+            return db.execute(sql, args).rowcount
 
     def invocation(self, inv: str) -> dict[str, Any] | None:
         rows = self.query("SELECT * FROM invocations WHERE id=?", inv)

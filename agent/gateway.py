@@ -2,20 +2,24 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import socket
 import subprocess
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from agent.haproxy_config import (
-    AppRoute, GatewayConfig, Server, add_server, app_load, delete_server, drain_server, parse_stat, render,
-    render_map,
+    AppRoute, GatewayConfig, Server, add_server, app_load, backend_name, delete_server, drain_server, maint_server,
+    parse_stat, render, render_map,
 )
 from agent.pool import ServerLoad
+
+log = logging.getLogger("plat.agent.gateway")
 
 
 class GatewayError(Exception):
@@ -29,7 +33,10 @@ class Gateway:
         """Current routes of every app (servers included), read at each reload."""
         self.binary = binary
         self.proc: subprocess.Popen[bytes] | None = None
-        self._lock = threading.Lock()
+        self.stderr: deque[str] = deque(maxlen=200)
+        """HAProxy's last lines of output (it logs every reload: the pipe is drained so it never fills)."""
+        self._lock = threading.RLock()
+        """Held by reloads and runtime changes, so a server is never added to a worker on its way out."""
         state = Path(cfg.state_dir)
         self.cfg_path, self.map_path, self.sock = state / "haproxy.cfg", state / "apps.map", state / "haproxy.sock"
 
@@ -46,7 +53,15 @@ class Gateway:
             raise GatewayError(f"haproxy refused its config: {check.stderr.strip()[-400:]}")
         self.proc = subprocess.Popen([self.binary, "-W", "-db", "-f", str(self.cfg_path)],
                                      stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
+        threading.Thread(target=self._drain, args=(self.proc,), name="haproxy-stderr", daemon=True).start()
         self._wait_socket()
+
+    def _drain(self, proc: subprocess.Popen[bytes]) -> None:
+        assert proc.stderr is not None
+        for raw in proc.stderr:
+            line = raw.decode(errors="replace").rstrip()
+            self.stderr.append(line)
+            log.log(logging.WARNING if "[ALERT]" in line else logging.DEBUG, "haproxy: %s", line)
 
     def _wait_socket(self, timeout: float = 10.0) -> None:
         deadline = time.monotonic() + timeout
@@ -56,8 +71,8 @@ class Gateway:
                 return
             except OSError:
                 if self.proc and self.proc.poll() is not None:
-                    err = self.proc.stderr.read().decode(errors="replace") if self.proc.stderr else ""
-                    raise GatewayError(f"haproxy exited: {err.strip()[-400:]}") from None
+                    time.sleep(0.05)  # let the drain thread catch the last lines
+                    raise GatewayError(f"haproxy exited: {' | '.join(self.stderr)[-400:]}") from None
                 time.sleep(0.02)
         raise GatewayError("haproxy's runtime socket did not come up")
 
@@ -88,12 +103,14 @@ class Gateway:
         return None
 
     def stop(self) -> None:
+        """Stop the master and its workers (one process group)."""
         if self.proc and self.proc.poll() is None:
             self.proc.terminate()
             try:
                 self.proc.wait(timeout=10)
             except subprocess.TimeoutExpired:
-                self.proc.kill()
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(timeout=10)
 
     # -- runtime API --------------------------------------------------------------------------
     def command(self, line: str, timeout: float = 5.0) -> str:
@@ -108,22 +125,44 @@ class Gateway:
 
     # -- Router -------------------------------------------------------------------------------
     def add(self, app: str, server: str, address: str, maxconn: int) -> None:
-        out = self.command(add_server(app, Server(server, address, maxconn)))
-        if "already exists" in out:
-            self.command(f"enable server app_{app}/{server}")
-        elif out.strip() and "New server registered" not in out:
-            raise GatewayError(f"haproxy: {out.strip()}")
+        """Route to `address`; a server of that name (from a reload's config) is re-pointed and enabled."""
+        with self._lock:
+            out = self.command(add_server(app, Server(server, address, maxconn)))
+            if "already exists" in out.lower():  # 2.6: "Already exists a server with the same name"
+                host, _, port = address.rpartition(":")
+                be = backend_name(app)
+                out = self.command(f"set server {be}/{server} addr {host} port {port}; "
+                                   f"set maxconn server {be}/{server} {maxconn}; enable server {be}/{server}")
+                if "error" in out.lower() or "no such" in out.lower():
+                    raise GatewayError(f"haproxy: {out.strip()}")
+            elif out.strip() and "New server registered" not in out:
+                raise GatewayError(f"haproxy: {out.strip()}")
 
-    def remove(self, app: str, server: str, drain_timeout: float = 30.0) -> None:
-        """Drain (in-flight requests finish), then delete the server."""
-        self.command(drain_server(app, server))
+    def remove(self, app: str, server: str, drain_timeout: float = 30.0) -> bool:
+        """Drain (no new requests; in-flight and queued ones finish), then delete the server.
+
+        Returns whether HAProxy deleted it (a server it kept stays in maintenance: no traffic)."""
+        with self._lock:
+            self.command(drain_server(app, server))
         deadline = time.monotonic() + drain_timeout
         while time.monotonic() < deadline:
             _, servers = app_load(parse_stat(self.command("show stat")), app)
             if servers.get(server, (0, None))[0] == 0:
                 break
             time.sleep(0.02)
-        self.command(delete_server(app, server))
+        with self._lock:
+            self.command(maint_server(app, server))
+        # `del server` refuses while a connection is still attached: retry until the last one is
+        # done, and only cut sessions (never in-flight requests of a healthy drain) at the deadline.
+        out = ""
+        while time.monotonic() < deadline + 5:
+            with self._lock:
+                out = self.command(delete_server(app, server, force=time.monotonic() >= deadline))
+            if "Server deleted" in out:
+                return True
+            time.sleep(0.02)
+        log.warning("haproxy kept %s/%s: %s", app, server, out.strip()[-200:])
+        return False
 
     def load(self, app: str) -> tuple[int, dict[str, ServerLoad]]:
         queued, servers = app_load(parse_stat(self.command("show stat")), app)

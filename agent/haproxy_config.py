@@ -134,9 +134,15 @@ def drain_server(app: str, server: str) -> str:
     return f"set server {backend_name(app)}/{server} state drain"
 
 
-def delete_server(app: str, server: str) -> str:
+def maint_server(app: str, server: str) -> str:
+    return f"set server {backend_name(app)}/{server} state maint"
+
+
+def delete_server(app: str, server: str, force: bool = False) -> str:
+    """Delete a server in maintenance; `force` first cuts whatever sessions it still has."""
     be = backend_name(app)
-    return f"set server {be}/{server} state maint; shutdown sessions server {be}/{server}; del server {be}/{server}"
+    cut = f"shutdown sessions server {be}/{server}; " if force else ""
+    return f"{cut}del server {be}/{server}"
 
 
 @dataclass(frozen=True)

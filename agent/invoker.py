@@ -42,19 +42,28 @@ class Invoker:
     def start(self) -> None:
         self.store.requeue_running()
         for i in range(self.workers):
-            threading.Thread(target=self._loop, name=f"invoker-{i}", daemon=True).start()
+            threading.Thread(target=self._loop, args=(f"invoker-{i}",), name=f"invoker-{i}", daemon=True).start()
 
-    def _loop(self) -> None:
+    def _loop(self, name: str) -> None:
         while not self.stop.is_set():
             try:
-                job = self.store.claim_due(time.time())
+                job = self.store.claim_due(time.time(), worker=name)
             except Exception:
                 log.exception("claiming a job")
                 job = None
             if job is None:
                 self.stop.wait(0.1)
                 continue
-            self.deliver(job)
+            try:
+                self.deliver(job)
+            except Exception as exc:  # a bug must not kill the worker or strand the job in 'running'
+                log.exception("delivering %s", job["id"])
+                error = f"agent error: {type(exc).__name__}: {exc}"
+                if job["attempts"] < job["max_attempts"]:
+                    self.store.finish(job["id"], "queued", error=error,
+                                      retry_at=time.time() + backoff(job["attempts"], self.base_backoff))
+                else:
+                    self.store.finish(job["id"], "dead", error=error)
 
     def deliver(self, job: dict) -> None:
         host, _, port = self.gateway.rpartition(":")
@@ -65,8 +74,8 @@ class Invoker:
             conn.request(job["method"], f"/{job['app']}{job['path']}", body=job["body"] or None, headers=hdrs)
             resp = conn.getresponse()
             status, headers, body = resp.status, dict(resp.getheaders()), resp.read()
-        except OSError as exc:
-            error = f"{type(exc).__name__}: {exc}"
+        except (OSError, http.client.HTTPException) as exc:  # refused, reset, timeout, truncated reply
+            status, error = None, f"{type(exc).__name__}: {exc}"
         finally:
             conn.close()
         result = outcome(status)
@@ -85,10 +94,13 @@ class Invoker:
         payload = json.dumps({"id": job["id"], "app": job["app"], "status": state, "result_status": status,
                               "result_body": body.decode(errors="replace")[:65536]}).encode()
         conn_cls = http.client.HTTPSConnection if url.scheme == "https" else http.client.HTTPConnection
-        try:
+        target = (url.path or "/") + (f"?{url.query}" if url.query else "")
+        try:  # best effort, once: the result stays readable by id either way
             conn = conn_cls(url.hostname or "", url.port, timeout=10)
-            conn.request("POST", url.path or "/", body=payload, headers={"Content-Type": "application/json"})
-            conn.getresponse().read()
-            conn.close()
-        except OSError as exc:
+            try:
+                conn.request("POST", target, body=payload, headers={"Content-Type": "application/json"})
+                conn.getresponse().read()
+            finally:
+                conn.close()
+        except Exception as exc:  # noqa: BLE001 - a bad callback URL must not requeue a finished job
             log.warning("callback for %s failed: %s", job["id"], exc)

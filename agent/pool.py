@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from typing import Protocol
 
@@ -18,6 +18,8 @@ from agent.scaling import Action, Policy, Seen, Tier, decide, scale_up
 
 
 class Driver(Protocol):
+    """The container runtime the pool and the API use (Docker in production, a fake in tests)."""
+
     def create(self, spec: InstanceSpec) -> Instance: ...
     def start(self, instance_id: str) -> Instance: ...
     def pause(self, instance_id: str) -> None: ...
@@ -26,6 +28,10 @@ class Driver(Protocol):
     def remove(self, instance_id: str) -> None: ...
     def inspect(self, instance_id: str) -> Instance | None: ...
     def logs(self, instance_id: str, tail: int = 50, since: float | None = None) -> str: ...
+    def follow(self, instance_id: str, since: float | None = None) -> Iterator[bytes]: ...
+    def list(self, app: str | None = None) -> list[Instance]:
+        """Every instance this agent manages (found by label), in any state."""
+        ...
 
 
 @dataclass(frozen=True)

@@ -41,6 +41,11 @@ def ports(env: dict[str, str] | None = None) -> tuple[int, int]:
     return int(env.get("PLAT_AGENT_API_PORT", 7070)), int(env.get("PLAT_AGENT_GATEWAY_PORT", 8080))
 
 
+def activator_port(env: dict[str, str] | None = None) -> int:
+    env = dict(os.environ) if env is None else env
+    return int(env.get("PLAT_AGENT_ACTIVATOR_PORT", 7071))
+
+
 def agent_plan(env: dict[str, str] | None = None) -> ContextPlan:
     """The agent image's build context: the agent package plus an optional extra CA bundle."""
     env = dict(os.environ) if env is None else env
@@ -78,7 +83,11 @@ def up(client: docker.DockerClient, wait: float = 60.0) -> LocalAgent:
     api_port, gw_port = ports()
     state = plat_home() / "agent"
     state.mkdir(parents=True, exist_ok=True, mode=0o700)
-    env = {"PLAT_AGENT_NETWORK": NETWORK, "PLAT_AGENT_API_PORT": "7070", "PLAT_AGENT_GATEWAY_PORT": "8080"}
+    # Host networking: the gateway and API bind 127.0.0.1 on the host itself (no userland
+    # port proxy in the data path), and HAProxy reaches instances on the private bridge.
+    env = {"PLAT_AGENT_NETWORK": NETWORK, "PLAT_AGENT_API_BIND": "127.0.0.1", "PLAT_AGENT_GATEWAY_BIND": "127.0.0.1",
+           "PLAT_AGENT_API_PORT": str(api_port), "PLAT_AGENT_GATEWAY_PORT": str(gw_port),
+           "PLAT_AGENT_ACTIVATOR_PORT": str(activator_port())}
     for key in ("PLAT_LABELS", "PLAT_AGENT_IDLE_TIMEOUT", "PLAT_AGENT_TICK", "PLAT_AGENT_MAX_ATTEMPTS"):
         if os.environ.get(key):
             env[key] = os.environ[key]
@@ -92,16 +101,14 @@ def up(client: docker.DockerClient, wait: float = 60.0) -> LocalAgent:
         client.networks.create(NETWORK, driver="bridge", labels={"plat.managed": "true"})
     try:
         client.containers.run(
-            image, name=CONTAINER, detach=True, environment=env, network=NETWORK,
+            image, name=CONTAINER, detach=True, environment=env, network_mode="host",
             labels={"plat.managed": "true", "plat.role": "agent", "plat.agent-setup": setup, **extra_labels()},
             volumes={"/var/run/docker.sock": {"bind": "/var/run/docker.sock", "mode": "rw"},
                      str(state): {"bind": "/var/lib/plat-agent", "mode": "rw"}},
-            ports={"7070/tcp": ("127.0.0.1", api_port), "8080/tcp": ("127.0.0.1", gw_port)},
             restart_policy={"Name": "unless-stopped"}, security_opt=["no-new-privileges"],
         )
     except docker.errors.APIError as exc:
-        raise PlatError(f"could not start the local agent: {exc.explanation or exc}",
-                        "is the port taken? set PLAT_AGENT_API_PORT / PLAT_AGENT_GATEWAY_PORT") from None
+        raise PlatError(f"could not start the local agent: {exc.explanation or exc}") from None
     return connect_info(wait)
 
 

@@ -28,6 +28,7 @@ FLAKY = ROOT / "tests/fixtures/flaky"
 def agent(engine: docker.DockerClient, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
     home = tmp_path_factory.mktemp("plat-home")
     env = {"PLAT_HOME": str(home), "PLAT_AGENT_API_PORT": str(free_port()), "PLAT_AGENT_GATEWAY_PORT": str(free_port()),
+           "PLAT_AGENT_ACTIVATOR_PORT": str(free_port()),
            "PLAT_AGENT_IDLE_TIMEOUT": "2", "PLAT_AGENT_TICK": "0.3", "PLAT_AGENT_MAX_ATTEMPTS": "3"}
     saved = {k: os.environ.get(k) for k in env}
     os.environ.update(env)

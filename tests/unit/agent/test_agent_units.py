@@ -37,7 +37,8 @@ def test_render_routes_by_host_and_path_with_activator_backup() -> None:
 def test_runtime_commands() -> None:
     assert add_server("web", Server("i1", "10.0.0.2:80", 4)) == \
         "add server app_web/i1 10.0.0.2:80 maxconn 4; enable server app_web/i1"
-    assert delete_server("web", "i1").endswith("del server app_web/i1")
+    assert delete_server("web", "i1") == "del server app_web/i1"
+    assert delete_server("web", "i1", force=True) == "shutdown sessions server app_web/i1; del server app_web/i1"
     with pytest.raises(ValueError):
         backend_name("Bad_Name")
 

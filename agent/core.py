@@ -45,7 +45,8 @@ def policy_of(manifest: dict[str, Any], settings: Settings, app_row: dict[str, A
         min_warm = app_row["min_warm"] if app_row.get("min_warm") is not None else min_warm
         max_instances = app_row["max_instances"] if app_row.get("max_instances") is not None else max_instances
     return Policy(min_warm=min_warm, max_instances=max_instances, concurrency=scale.get("concurrency", 32),
-                  idle_timeout=idle)
+                  idle_timeout=idle, paused_ttl=settings.paused_ttl, stopped_ttl=settings.stopped_ttl,
+                  max_paused=settings.max_paused, max_stopped=settings.max_stopped)
 
 
 def spec_of(app: str, version: str, image: str, manifest: dict[str, Any], tenant: str) -> InstanceSpec:

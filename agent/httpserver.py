@@ -31,13 +31,31 @@ class Handler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - quiet by default
         pass
 
+    def parse_request(self) -> bool:
+        self._body_read = False  # one handler serves every request of a keep-alive connection
+        return super().parse_request()
+
+    def _body_pending(self) -> bool:
+        """Whether body bytes of this request may still be on the wire (refused or never read)."""
+        if getattr(self, "_body_read", True):
+            return False
+        if self.headers.get("Transfer-Encoding"):
+            return True
+        try:
+            return int(self.headers.get("Content-Length") or 0) != 0
+        except ValueError:
+            return True
+
     def read_body(self) -> bytes:
         if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
-            return self._read_chunked()
-        length = int(self.headers.get("Content-Length") or 0)
-        if length < 0 or length > self.max_body:
-            raise BodyTooLarge(length)
-        return self.rfile.read(length) if length else b""
+            body = self._read_chunked()
+        else:
+            length = int(self.headers.get("Content-Length") or 0)
+            if length < 0 or length > self.max_body:
+                raise BodyTooLarge(length)
+            body = self.rfile.read(length) if length else b""
+        self._body_read = True
+        return body
 
     def _read_chunked(self) -> bytes:
         out = bytearray()
@@ -56,6 +74,11 @@ class Handler(BaseHTTPRequestHandler):
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(body)))
+        if self._body_pending():
+            # Unread body bytes must never be parsed as the next request (a proxy that reuses
+            # this connection for another client would get its answers out of step).
+            self.send_header("Connection", "close")
+            self.close_connection = True
         for k, v in (headers or {}).items():
             self.send_header(k, v)
         self.end_headers()

@@ -43,6 +43,12 @@ class Settings:
     request_timeout: float = 30.0
     tick: float = 1.0
     idle_timeout_override: float | None = None
+    paused_ttl: float = 600.0
+    """Seconds an idle instance stays paused before it is stopped."""
+    stopped_ttl: float = 3600.0
+    """Seconds a stopped (created) instance is kept before it is removed (image only)."""
+    max_paused: int = 1
+    max_stopped: int = 1
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
@@ -91,4 +97,8 @@ class Settings:
             request_timeout=num("PLAT_AGENT_REQUEST_TIMEOUT", 30.0, float, 0.001),
             tick=num("PLAT_AGENT_TICK", 1.0, float, 0.01),
             idle_timeout_override=num("PLAT_AGENT_IDLE_TIMEOUT", 0.0, float, 0.0) if idle else None,
+            paused_ttl=num("PLAT_AGENT_PAUSED_TTL", 600.0, float, 0.0),
+            stopped_ttl=num("PLAT_AGENT_STOPPED_TTL", 3600.0, float, 0.0),
+            max_paused=num("PLAT_AGENT_MAX_PAUSED", 1, int, 0),
+            max_stopped=num("PLAT_AGENT_MAX_STOPPED", 1, int, 0),
         )

@@ -25,6 +25,10 @@ from plat.errors import PlatError
 from plat.paths import agent_dir, plat_home
 
 CONTAINER = "plat-agent"
+PASSED_THROUGH = ("PLAT_LABELS", "PLAT_AGENT_IDLE_TIMEOUT", "PLAT_AGENT_TICK", "PLAT_AGENT_MAX_ATTEMPTS",
+                  "PLAT_AGENT_PAUSED_TTL", "PLAT_AGENT_STOPPED_TTL", "PLAT_AGENT_MAX_PAUSED", "PLAT_AGENT_MAX_STOPPED",
+                  "PLAT_AGENT_DOMAIN", "PLAT_AGENT_KEEP_VERSIONS")
+"""Agent settings the CLI's environment hands to the local agent."""
 NETWORK = "plat"
 
 
@@ -88,7 +92,7 @@ def up(client: docker.DockerClient, wait: float = 60.0) -> LocalAgent:
     env = {"PLAT_AGENT_NETWORK": NETWORK, "PLAT_AGENT_API_BIND": "127.0.0.1", "PLAT_AGENT_GATEWAY_BIND": "127.0.0.1",
            "PLAT_AGENT_API_PORT": str(api_port), "PLAT_AGENT_GATEWAY_PORT": str(gw_port),
            "PLAT_AGENT_ACTIVATOR_PORT": str(activator_port())}
-    for key in ("PLAT_LABELS", "PLAT_AGENT_IDLE_TIMEOUT", "PLAT_AGENT_TICK", "PLAT_AGENT_MAX_ATTEMPTS"):
+    for key in PASSED_THROUGH:
         if os.environ.get(key):
             env[key] = os.environ[key]
     setup = hashlib.sha256(json.dumps([image, api_port, gw_port, str(state), env], sort_keys=True).encode()).hexdigest()

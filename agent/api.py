@@ -19,7 +19,7 @@ from agent import __version__
 from agent.core import Agent, AgentError
 from agent.httpserver import BodyTooLarge, Handler, Server
 from agent.openapi import OPENAPI
-from agent.tokens import Principal, authenticate, new_token, token_hash
+from agent.tokens import Principal, authenticate, key_allows, new_token, token_hash
 
 _APP = r"(?P<app>[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)"
 Route = tuple[str, re.Pattern[str], str, bool]
@@ -37,6 +37,8 @@ def _routes() -> list[Route]:
         ("POST", rf"/v1/apps/{_APP}/scale", "scale", False),
         ("GET", rf"/v1/apps/{_APP}/logs", "logs", False),
         ("GET", rf"/v1/apps/{_APP}/events", "events", False),
+        ("POST", rf"/v1/apps/{_APP}/api-key", "create_api_key", False),
+        ("DELETE", rf"/v1/apps/{_APP}/api-key", "delete_api_key", False),
         ("GET", r"/v1/invocations", "list_invocations", False),
         ("GET", r"/v1/invocations/(?P<inv>[0-9a-f]{32})", "get_invocation", False),
         ("GET", r"/v1/tenants", "list_tenants", True),
@@ -46,6 +48,7 @@ def _routes() -> list[Route]:
 
 
 ROUTES = _routes()
+VERSION = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
 ASYNC = re.compile(rf"^/async/{_APP}(?P<path>/.*)?$")
 ASYNC_STATUS = re.compile(rf"^/async/{_APP}/~invocations/(?P<inv>[0-9a-f]{{32}})$")
 
@@ -78,8 +81,12 @@ def make_api(agent: Agent, bind: str, port: int) -> Server:
                             return
                         getattr(self, "r_" + name)(who, parse_qs(url.query), **m.groupdict())
                         return
-                known = any(p.match(url.path) for _, p, _, _ in ROUTES)
-                self.send_error_json(405 if known else 404, "method not allowed" if known else "no such route")
+                allowed = sorted({method for method, p, _, _ in ROUTES if p.match(url.path)})
+                if allowed:
+                    self.send_json(405, {"error": "method not allowed", "allowed": allowed},
+                                   headers={"Allow": ", ".join(allowed)})
+                else:
+                    self.send_error_json(404, "no such route")
             except AgentError as exc:
                 self.send_error_json(exc.status, exc.message, detail=exc.detail[-4000:])
             except BodyTooLarge:
@@ -87,7 +94,11 @@ def make_api(agent: Agent, bind: str, port: int) -> Server:
             except (ValueError, KeyError, TypeError) as exc:
                 self.send_error_json(400, f"bad request: {exc}")
 
-        do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _dispatch
+        def __getattr__(self, name: str) -> Callable[[], None]:
+            # Every method (QUERY, TRACE, …) is dispatched: unknown ones get a 405 with Allow, not a 501.
+            if name.startswith("do_"):
+                return self._dispatch
+            raise AttributeError(name)
 
         def _json_body(self) -> dict[str, Any]:
             raw = self.read_body()
@@ -131,8 +142,12 @@ def make_api(agent: Agent, bind: str, port: int) -> Server:
             for key in ("version", "image", "manifest"):
                 if key not in body:
                     raise ValueError(f"missing {key!r}")
+            if not VERSION.match(str(body["version"])) or not str(body["image"]).strip():
+                raise ValueError("version must match [A-Za-z0-9._-]{1,128} and image must be an image reference")
             if not isinstance(body["manifest"], dict):
                 raise ValueError("manifest must be an object")
+            if not isinstance(body.get("digest") or "", str):
+                raise ValueError("digest must be a string")
             result = agent.deploy(who.tenant, app, str(body["version"]), str(body["image"]), body["manifest"],
                                   body.get("digest"))
             self.send_json(200, result)
@@ -198,6 +213,17 @@ def make_api(agent: Agent, bind: str, port: int) -> Server:
             except OSError:
                 return
 
+        def r_create_api_key(self, who: Principal, q: dict, app: str, **_: str) -> None:
+            self._owned(who, app)
+            key = agent.set_api_key(agent.store.app(app)["tenant"], app, required=True)
+            self.send_json(201, {"app": app, "public": False, "api_key": key,
+                                 "hint": "send it as X-Plat-Key; it is shown only once"})
+
+        def r_delete_api_key(self, who: Principal, q: dict, app: str, **_: str) -> None:
+            self._owned(who, app)
+            agent.set_api_key(agent.store.app(app)["tenant"], app, required=False)
+            self.send_json(200, {"app": app, "public": True})
+
         def r_list_invocations(self, who: Principal, q: dict, **_: str) -> None:
             app = q.get("app", [None])[0]
             self.send_json(200, agent.store.invocations(self._tenant(who), app, _int(q, "limit") or 100))
@@ -228,12 +254,14 @@ def make_api(agent: Agent, bind: str, port: int) -> Server:
                 row = agent.store.invocation(status["inv"])
                 if row is None or row["app"] != status["app"]:
                     raise AgentError(404, "no such invocation")
+                self._check_app_key(agent.store.app(status["app"]))
                 self.send_json(200, _public(row))
                 return
             m = ASYNC.match(path)
             if not m or agent.store.app(m["app"]) is None:
                 raise AgentError(404, "no such app")
             row = agent.store.app(m["app"])
+            self._check_app_key(row)
             headers = {k: v for k, v in self.headers.items()
                        if k.lower() not in ("host", "content-length", "x-plat-callback", "connection")}
             body = self.read_body()
@@ -242,6 +270,11 @@ def make_api(agent: Agent, bind: str, port: int) -> Server:
                                       agent.settings.max_attempts, self.headers.get("X-Plat-Callback"))
             self.send_json(202, {"id": inv, "status": "queued",
                                  "status_url": f"/async/{m['app']}/~invocations/{inv}"})
+
+        def _check_app_key(self, row: dict[str, Any] | None) -> None:
+            """The gateway checks keys on sync calls; async ones reach the agent directly."""
+            if row is not None and not key_allows(self.headers.get("X-Plat-Key"), row.get("api_key_hash")):
+                raise AgentError(401, "missing or wrong X-Plat-Key")
 
     return Server((bind, port), Api)
 

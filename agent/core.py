@@ -14,6 +14,7 @@ from agent.haproxy_config import AppRoute, Server
 from agent.pool import AppPool, Driver, Member, Router, StartFailed
 from agent.scaling import Policy, Tier
 from agent.settings import Settings
+from agent.tokens import new_token, token_hash
 
 log = logging.getLogger("plat.agent")
 _DURATION = re.compile(r"^(\d+)(ms|s|m|h)?$")
@@ -74,7 +75,8 @@ class Agent:
         for app, pool in list(self.pools.items()):
             servers = tuple(Server(m.name, m.address, pool.policy.concurrency) for m in pool.members.values()
                             if m.tier == Tier.READY and m.address and pool.routed)
-            out.append(AppRoute(app, self.settings.request_timeout, servers))
+            key = (self.store.app(app) or {}).get("api_key_hash")
+            out.append(AppRoute(app, self.settings.request_timeout, servers, api_key_sha256=key))
         return out
 
     def _app_lock(self, app: str) -> threading.Lock:
@@ -164,6 +166,15 @@ class Agent:
             pool.tick()
         return self.app_status(app)
 
+    def set_api_key(self, tenant: str, app: str, required: bool) -> str | None:
+        """Require a new API key for the app's gateway routes (returned once), or make it public."""
+        self._owned(tenant, app)
+        key = new_token() if required else None
+        with self._app_lock(app):
+            self.store.set_api_key(app, token_hash(key) if key else None)
+            self.reload_gateway()
+        return key
+
     def claim(self, app: str) -> Member:
         pool = self.pools.get(app)
         if pool is None:
@@ -185,6 +196,7 @@ class Agent:
         pool = self.pools.get(app)
         return {
             "app": app, "tenant": row.get("tenant"), "live_version": row.get("live_version"),
+            "public": row.get("api_key_hash") is None,
             "policy": pool.policy.__dict__ if pool else None,
             "instances": pool.snapshot() if pool else [],
             "crash_looping": pool.crash_looping() if pool else False,

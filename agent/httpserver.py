@@ -7,14 +7,26 @@ so the standard library's threaded server is enough and keeps the agent's footpr
 from __future__ import annotations
 
 import json
+import logging
+import sys
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+
+
+log = logging.getLogger("plat.agent.http")
 
 
 class Server(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
     request_queue_size = 128
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """Clients hanging up or timing out are routine; anything else is logged, not printed."""
+        exc = sys.exc_info()[1]
+        if isinstance(exc, (ConnectionError, TimeoutError)):
+            return
+        log.error("error serving %s", client_address, exc_info=exc)
 
 
 class BodyTooLarge(Exception):

@@ -14,14 +14,16 @@ _OK = {"description": "ok", "content": {"application/json": {"schema": {}}}}
 
 def _op(summary: str, params: list | None = None, body: dict | None = None, ok: str = "200") -> dict[str, Any]:
     op: dict[str, Any] = {"summary": summary, "parameters": params or [],
-                          "responses": {ok: _OK, "400": _ERR, "401": _ERR, "403": _ERR, "404": _ERR}}
+                          "responses": {ok: _OK, "400": _ERR, "401": _ERR, "403": _ERR, "404": _ERR, "405": _ERR,
+                                        "409": _ERR, "413": _ERR, "422": _ERR}}
     if body is not None:
         op["requestBody"] = {"required": True, "content": {"application/json": {"schema": body}}}
     return op
 
 
 _DEPLOY = {"type": "object", "required": ["version", "image", "manifest"], "properties": {
-    "version": {"type": "string"}, "image": {"type": "string"}, "digest": {"type": "string"},
+    "version": {"type": "string", "pattern": "^[A-Za-z0-9._-]{1,128}$"},
+    "image": {"type": "string", "pattern": "\\S"}, "digest": {"type": "string"},
     "manifest": {"type": "object"}}}
 _SCALE = {"type": "object", "properties": {"min_warm": {"type": "integer", "minimum": 0},
                                            "max_instances": {"type": "integer", "minimum": 0}}}
@@ -48,13 +50,18 @@ OPENAPI: dict[str, Any] = {
             {"name": "since", "in": "query", "schema": {"type": "integer", "minimum": 0}},
             {"name": "follow", "in": "query", "schema": {"type": "string", "enum": ["0", "1"]}}])},
         "/v1/apps/{app}/events": {"get": _op("Deploy audit log", [_APP])},
+        "/v1/apps/{app}/api-key": {
+            "post": _op("Require a new API key (X-Plat-Key) for the app's routes; returns it once", [_APP],
+                        ok="201"),
+            "delete": _op("Make the app public again (no key)", [_APP])},
         "/v1/invocations": {"get": _op("Invocations of the caller's apps", [
             {"name": "app", "in": "query", "schema": {"type": "string"}}])},
         "/v1/invocations/{inv}": {"get": _op("One invocation", [
             {"name": "inv", "in": "path", "required": True, "schema": {"type": "string", "pattern": "^[0-9a-f]{32}$"}}])},
         "/v1/tenants": {"get": _op("Tenants (admin)"),
                         "post": _op("Create a tenant; returns its token once (admin)",
-                                    body={"type": "object", "required": ["name"],
-                                          "properties": {"name": {"type": "string"}}}, ok="201")},
+                                    body={"type": "object", "required": ["name"], "properties": {
+                                        "name": {"type": "string", "pattern": "^[a-z0-9][a-z0-9-]{0,62}$"}}},
+                                    ok="201")},
     },
 }

@@ -47,6 +47,13 @@ def authenticate(header: str | None, hashes: list[dict]) -> Principal | None:
     return found
 
 
+def key_allows(presented: str | None, key_sha256: str | None) -> bool:
+    """Whether an app's API key check passes: always for a public app (no key), else in constant time."""
+    if key_sha256 is None:
+        return True
+    return hmac.compare_digest(token_hash(presented or ""), key_sha256)
+
+
 def write_secret_file(path: Path, text: str) -> None:
     """Create `path` with mode 0600 from the start (never briefly world-readable)."""
     path.parent.mkdir(parents=True, exist_ok=True)

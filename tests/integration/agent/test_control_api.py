@@ -6,6 +6,7 @@ Auth is checked for every route in the route table, so a new route is covered th
 
 from __future__ import annotations
 
+import hashlib
 import http.client
 import itertools
 import json
@@ -15,7 +16,7 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import replace
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
@@ -132,9 +133,8 @@ class Api:
 
 @pytest.fixture
 def env(tmp_path: Path) -> Iterator[dict[str, Any]]:
-    instance = ThreadingHTTPServer(("127.0.0.1", 0), _Ok)
-    instance.daemon_threads = True
-    threading.Thread(target=instance.serve_forever, daemon=True).start()
+    instance = agent.httpserver.Server(("127.0.0.1", 0), _Ok)  # quiet about health probes hanging up
+    threading.Thread(target=instance.serve_forever, args=(0.05,), daemon=True).start()
     settings = Settings.from_env({"PLAT_AGENT_STATE": str(tmp_path), "PLAT_AGENT_MAX_BODY": str(MAX_BODY),
                                   "PLAT_AGENT_KEEP_VERSIONS": "2"})
     store = Store(tmp_path / "agent.db")
@@ -142,7 +142,7 @@ def env(tmp_path: Path) -> Iterator[dict[str, Any]]:
     driver, router = FakeDriver(f"127.0.0.1:{instance.server_port}"), FakeRouter()
     core = Agent(settings, store, driver, router)
     server = make_api(core, "127.0.0.1", 0)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True).start()
     api = Api(server.server_address[1])
     admin = (tmp_path / "admin-token").read_text().strip()
     tokens = {"admin": admin}
@@ -216,7 +216,8 @@ def test_tenants_see_and_touch_only_their_own_apps(env: dict[str, Any]) -> None:
     assert [a["app"] for a in api.call("GET", "/v1/apps", t["admin"])[1]] == ["web"], "admin sees every tenant"
     for method, path, body in [("GET", "/v1/apps/web", None), ("DELETE", "/v1/apps/web", None),
                                ("POST", "/v1/apps/web/rollback", {}), ("POST", "/v1/apps/web/scale", {"min_warm": 0}),
-                               ("GET", "/v1/apps/web/logs", None), ("GET", "/v1/apps/web/events", None)]:
+                               ("GET", "/v1/apps/web/logs", None), ("GET", "/v1/apps/web/events", None),
+                               ("POST", "/v1/apps/web/api-key", None), ("DELETE", "/v1/apps/web/api-key", None)]:
         status, data = api.call(method, path, t["other"], body)
         assert status == 404 and data["error"] == "no such app 'web'", (method, path)
     status, data = deploy(env, t["other"], "evil")
@@ -333,3 +334,44 @@ def test_a_client_that_stalls_mid_headers_is_cut_off(env: dict[str, Any], monkey
         started = time.monotonic()
         assert s.recv(1024) == b""
         assert time.monotonic() - started < 5
+
+
+def test_a_refused_body_is_never_read_as_the_next_request(env: dict[str, Any]) -> None:
+    """After a 413 the connection closes: the unread body (here, a whole request) is not served."""
+    inner = b"GET /v1/health HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + env["tokens"]["acme"].encode() + b"\r\n\r\n"
+    body = inner * (MAX_BODY // len(inner) + 1)
+    head = (f"POST /async/web/x HTTP/1.1\r\nHost: x\r\nContent-Length: {len(body)}\r\n\r\n").encode()
+    deploy(env, env["tokens"]["acme"], "v1")
+    with socket.create_connection(("127.0.0.1", env["api"].port), timeout=10) as s:
+        s.sendall(head + body)
+        received = b""
+        while chunk := s.recv(65536):
+            received += chunk
+    assert received.startswith(b"HTTP/1.1 413") and b"Connection: close" in received
+    assert received.count(b"HTTP/1.1 ") == 1, "nothing after the 413"
+
+
+def test_an_app_can_require_an_api_key_and_become_public_again(env: dict[str, Any]) -> None:
+    api, acme, core = env["api"], env["tokens"]["acme"], env["core"]
+    deploy(env, acme, "v1")
+    reloads: list[int] = []
+    core.reload_gateway = lambda: reloads.append(1)
+    assert api.call("GET", "/v1/apps/web", acme)[1]["public"] is True
+    status, data = api.call("POST", "/v1/apps/web/api-key", acme)
+    assert status == 201 and data["public"] is False
+    key = data["api_key"]
+    assert reloads == [1], "the gateway config is re-rendered with the key check"
+    assert [r.api_key_sha256 for r in core.routes()] == [hashlib.sha256(key.encode()).hexdigest()]
+    assert api.call("GET", "/v1/apps/web", acme)[1]["public"] is False
+    for headers in ({}, {"X-Plat-Key": "wrong"}):
+        assert api.call("POST", "/async/web/job", body=b"", headers=headers)[0] == 401
+    status, queued = api.call("POST", "/async/web/job", body=b"", headers={"X-Plat-Key": key})
+    assert status == 202
+    assert api.call("GET", queued["status_url"])[0] == 401
+    assert api.call("GET", queued["status_url"], headers={"X-Plat-Key": key})[0] == 200
+    rotated = api.call("POST", "/v1/apps/web/api-key", acme)[1]["api_key"]
+    assert rotated != key
+    assert api.call("POST", "/async/web/job", body=b"", headers={"X-Plat-Key": key})[0] == 401
+    assert api.call("DELETE", "/v1/apps/web/api-key", acme) == (200, {"app": "web", "public": True})
+    assert [r.api_key_sha256 for r in core.routes()] == [None] and len(reloads) == 3
+    assert api.call("POST", "/async/web/job", body=b"")[0] == 202

@@ -9,7 +9,9 @@ from pathlib import Path
 import pytest
 
 from agent.db import Store
-from agent.tokens import Principal, authenticate, bootstrap_admin, new_token, token_hash, write_secret_file
+from agent.tokens import (
+    Principal, authenticate, bootstrap_admin, key_allows, new_token, token_hash, write_secret_file,
+)
 
 
 @pytest.fixture
@@ -105,3 +107,11 @@ def test_tenant_tokens_do_not_grant_admin(store: Store, tmp_path: Path) -> None:
     acme = new_token()
     store.add_tenant("acme", token_hash(acme))
     assert authenticate(f"Bearer {acme}", store.tenant_hashes()) == Principal("acme", False)
+
+
+def test_app_keys() -> None:
+    key = new_token()
+    assert key_allows(None, None) and key_allows("anything", None), "a public app needs no key"
+    assert key_allows(key, token_hash(key))
+    assert not key_allows(None, token_hash(key)) and not key_allows("", token_hash(key))
+    assert not key_allows(key + "x", token_hash(key))

@@ -32,7 +32,7 @@ def run(env: Mapping[str, str]) -> None:
     if bootstrap_admin(store, settings.state_dir):
         log.info("wrote a new admin token to %s", settings.state_dir / ADMIN_TOKEN_FILE)
     labels = dict(item.split("=", 1) for item in env.get("PLAT_LABELS", "").split(",") if "=" in item)
-    driver = DockerDriver(docker.from_env(timeout=120), settings.network, labels)
+    driver = DockerDriver(docker.from_env(timeout=120), settings.network, labels, settings.agent_id)
     driver.ensure_network()
     gw_cfg = GatewayConfig(bind=settings.gateway_bind, port=settings.gateway_port, domain=settings.domain,
                            state_dir=str(settings.state_dir), activator=f"127.0.0.1:{settings.activator_port}",

@@ -7,6 +7,7 @@ job in the durable queue.
 from __future__ import annotations
 
 import json
+import logging
 import queue
 import re
 import threading
@@ -21,6 +22,7 @@ from agent.httpserver import BodyTooLarge, Handler, Server
 from agent.openapi import OPENAPI
 from agent.tokens import Principal, authenticate, key_allows, new_token, token_hash
 
+log = logging.getLogger("plat.agent.api")
 _APP = r"(?P<app>[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)"
 Route = tuple[str, re.Pattern[str], str, bool]
 
@@ -93,6 +95,9 @@ def make_api(agent: Agent, bind: str, port: int) -> Server:
                 self.send_error_json(413, "request body too large")
             except (ValueError, KeyError, TypeError) as exc:
                 self.send_error_json(400, f"bad request: {exc}")
+            except Exception:  # a bug: answer 500 and log it, never drop the connection silently
+                log.exception("%s %s", self.command, url.path)
+                self.send_error_json(500, "internal error; see the agent's log")
 
         def __getattr__(self, name: str) -> Callable[[], None]:
             # Every method (QUERY, TRACE, …) is dispatched: unknown ones get a 405 with Allow, not a 501.
@@ -146,7 +151,7 @@ def make_api(agent: Agent, bind: str, port: int) -> Server:
                 raise ValueError("version must match [A-Za-z0-9._-]{1,128} and image must be an image reference")
             if not isinstance(body["manifest"], dict):
                 raise ValueError("manifest must be an object")
-            if not isinstance(body.get("digest") or "", str):
+            if not isinstance(body.get("digest"), (str, type(None))):
                 raise ValueError("digest must be a string")
             result = agent.deploy(who.tenant, app, str(body["version"]), str(body["image"]), body["manifest"],
                                   body.get("digest"))
@@ -238,8 +243,8 @@ def make_api(agent: Agent, bind: str, port: int) -> Server:
             self.send_json(200, agent.store.tenants())
 
         def r_create_tenant(self, who: Principal, q: dict, **_: str) -> None:
-            name = str(self._json_body().get("name", ""))
-            if not re.match(r"^[a-z0-9][a-z0-9-]{0,62}$", name):
+            name = self._json_body().get("name", "")
+            if not isinstance(name, str) or not re.match(r"^[a-z0-9][a-z0-9-]{0,62}$", name):
                 raise ValueError("tenant name must be lowercase letters, digits and '-'")
             if any(t["name"] == name for t in agent.store.tenants()):
                 raise AgentError(409, f"tenant {name!r} exists")

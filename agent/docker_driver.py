@@ -17,6 +17,7 @@ from docker.models.containers import Container
 
 MANAGED = "plat.managed"
 ROLE_INSTANCE = "instance"
+AGENT_LABEL = "plat.agent"
 
 
 @dataclass(frozen=True)
@@ -72,10 +73,13 @@ def instance_spec(spec: InstanceSpec, network: str, extra_labels: Mapping[str, s
 class DockerDriver:
     """Container operations for the pool. Every call is one Engine request or a short poll."""
 
-    def __init__(self, client: docker.DockerClient, network: str, extra_labels: Mapping[str, str] = {}) -> None:
+    def __init__(self, client: docker.DockerClient, network: str, extra_labels: Mapping[str, str] = {},
+                 agent_id: str = "default") -> None:
         self.client = client
         self.network = network
-        self.extra_labels = dict(extra_labels)
+        self.extra_labels = {**extra_labels, AGENT_LABEL: agent_id}
+        """Every instance carries its agent's id: two agents on one engine never adopt or
+        remove each other's containers."""
 
     def ensure_network(self) -> None:
         if not any(n.name == self.network for n in self.client.networks.list(names=[self.network])):
@@ -112,7 +116,7 @@ class DockerDriver:
             return None
 
     def list(self, app: str | None = None) -> list[Instance]:
-        labels = [f"{MANAGED}=true", f"plat.role={ROLE_INSTANCE}"]
+        labels = [f"{MANAGED}=true", f"plat.role={ROLE_INSTANCE}", f"{AGENT_LABEL}={self.extra_labels[AGENT_LABEL]}"]
         if app:
             labels.append(f"plat.app={app}")
         return [self._instance(c) for c in self.client.containers.list(all=True, filters={"label": labels})]

@@ -49,6 +49,8 @@ class Settings:
     """Seconds a stopped (created) instance is kept before it is removed (image only)."""
     max_paused: int = 1
     max_stopped: int = 1
+    agent_id: str = "default"
+    """Labels this agent's instances, so agents sharing an engine leave each other's alone."""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
@@ -101,4 +103,5 @@ class Settings:
             stopped_ttl=num("PLAT_AGENT_STOPPED_TTL", 3600.0, float, 0.0),
             max_paused=num("PLAT_AGENT_MAX_PAUSED", 1, int, 0),
             max_stopped=num("PLAT_AGENT_MAX_STOPPED", 1, int, 0),
+            agent_id=get("PLAT_AGENT_ID", "default"),
         )

@@ -45,6 +45,11 @@ def ports(env: dict[str, str] | None = None) -> tuple[int, int]:
     return int(env.get("PLAT_AGENT_API_PORT", 7070)), int(env.get("PLAT_AGENT_GATEWAY_PORT", 8080))
 
 
+def agent_id() -> str:
+    """The local agent's id (its instances are labelled with it): one per PLAT_HOME."""
+    return "local-" + hashlib.sha256(str(plat_home() / "agent").encode()).hexdigest()[:10]
+
+
 def activator_port(env: dict[str, str] | None = None) -> int:
     env = dict(os.environ) if env is None else env
     return int(env.get("PLAT_AGENT_ACTIVATOR_PORT", 7071))
@@ -91,7 +96,8 @@ def up(client: docker.DockerClient, wait: float = 60.0) -> LocalAgent:
     # port proxy in the data path), and HAProxy reaches instances on the private bridge.
     env = {"PLAT_AGENT_NETWORK": NETWORK, "PLAT_AGENT_API_BIND": "127.0.0.1", "PLAT_AGENT_GATEWAY_BIND": "127.0.0.1",
            "PLAT_AGENT_API_PORT": str(api_port), "PLAT_AGENT_GATEWAY_PORT": str(gw_port),
-           "PLAT_AGENT_ACTIVATOR_PORT": str(activator_port())}
+           "PLAT_AGENT_ACTIVATOR_PORT": str(activator_port()),
+           "PLAT_AGENT_ID": agent_id()}
     for key in PASSED_THROUGH:
         if os.environ.get(key):
             env[key] = os.environ[key]
@@ -140,7 +146,7 @@ def down(client: docker.DockerClient, purge: bool = False) -> bool:
     if current is not None:
         current.remove(force=True)
     if purge:
-        for c in client.containers.list(all=True, filters={"label": ["plat.managed=true", "plat.role=instance"]}):
+        for c in client.containers.list(all=True, filters={"label": ["plat.role=instance", f"plat.agent={agent_id()}"]}):
             c.remove(force=True)
     return current is not None
 

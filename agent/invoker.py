@@ -70,7 +70,7 @@ class Invoker:
         status, headers, body, error = None, {}, b"", None
         conn = http.client.HTTPConnection(host, int(port), timeout=self.timeout)
         try:
-            hdrs = {**job["headers"], "X-Plat-Invocation": job["id"]}
+            hdrs = {**job["headers"], "X-Plat-Invocation": job["id"], "X-Plat-Attempt": str(job["attempts"])}
             conn.request(job["method"], f"/{job['app']}{job['path']}", body=job["body"] or None, headers=hdrs)
             resp = conn.getresponse()
             status, headers, body = resp.status, dict(resp.getheaders()), resp.read()

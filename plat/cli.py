@@ -10,7 +10,7 @@ import typer
 
 from plat import __version__
 from plat.commands import (
-    agent, build, deploy, destroy, detect, init, invoke, logs, rollback, run, runtimes, scale, schema, status,
+    agent, build, deploy, destroy, detect, dev, init, invoke, logs, rollback, run, runtimes, scale, schema, status,
 )
 from plat.errors import PlatError
 from plat.ui import err, show_error
@@ -43,7 +43,7 @@ def _root(
     _debug = debug
 
 
-for module in (init, detect, build, run, deploy, invoke, logs, status, rollback, scale, destroy, agent, runtimes,
+for module in (init, detect, build, run, dev, deploy, invoke, logs, status, rollback, scale, destroy, agent, runtimes,
                schema):
     module.register(app)
 

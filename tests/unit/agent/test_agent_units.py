@@ -128,3 +128,16 @@ def test_agent_never_imports_the_cli() -> None:
             "print(json.dumps(bad))").replace("print(json", "import json; print(json")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert json.loads(out) == []
+
+
+def test_systemd_unit_runs_the_agent_hardened() -> None:
+    import configparser
+
+    unit = configparser.ConfigParser(strict=False, interpolation=None)
+    unit.optionxform = str  # type: ignore[assignment,method-assign]
+    unit.read(Path(__file__).resolve().parents[3] / "infra/systemd/plat-agent.service")
+    service = unit["Service"]
+    assert service["ExecStart"].endswith("-m agent")
+    for key in ("NoNewPrivileges", "PrivateTmp", "ProtectHome"):
+        assert service[key] == "yes"
+    assert service["ProtectSystem"] == "strict" and service["Restart"] == "on-failure"

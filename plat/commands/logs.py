@@ -5,7 +5,6 @@ from typing import Annotated
 
 import typer
 
-from plat.config import parse_duration
 from plat.errors import PlatError
 from plat.ui import out
 
@@ -17,6 +16,7 @@ def logs(
     tail: Annotated[int, typer.Option("--tail", "-n", help="Lines per instance to start with.")] = 100,
 ) -> None:
     """Logs of every instance of an app, each line tagged with its instance."""
+    from plat.config import parse_duration
     from plat.targets import local
 
     try:

@@ -45,6 +45,7 @@ def dev(
         say("status", f"port {app.port} is taken; using {host_port}")
     session = DevSession(client, app, plan, host_port, say)
     try:
+        session.watch()
         session.build()
         session.start()
         ready = session.wait_serving(60)

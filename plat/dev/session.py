@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import queue
 import socket
 import threading
 import time
@@ -43,6 +44,7 @@ class DevSession:
         self.image = f"{app.name}-dev:plat"
         self.url = f"http://127.0.0.1:{host_port}"
         self._stop = threading.Event()
+        self._changes: queue.Queue[set[Path]] = queue.Queue()
 
     # -- image and container ------------------------------------------------------------------
     def build(self) -> None:
@@ -115,13 +117,29 @@ class DevSession:
             remove(old)
         self.start()
 
-    def loop(self) -> None:
+    def watch(self) -> None:
+        """Start watching now, before the first build: a save made while the app starts is not lost."""
         root = self.app.context_dir
         ignore = {p for p in ignore_patterns(root) if "*" not in p and not p.startswith("!")}
+
+        def run() -> None:
+            for changes in watch(root, watch_filter=lambda _c, p: watched(Path(p), root, ignore), debounce=50,
+                                 step=10, stop_event=self._stop):
+                self._changes.put({Path(p) for _c, p in changes})
+
+        threading.Thread(target=run, name="plat-dev-watch", daemon=True).start()
+
+    def _next_batch(self) -> set[Path]:
+        batch = self._changes.get()
+        while not self._changes.empty():
+            batch |= self._changes.get_nowait()
+        return batch
+
+    def loop(self) -> None:
+        root = self.app.context_dir
         deps = self.app.runtime.dependency_files if self.app.runtime else ()
-        for changes in watch(root, watch_filter=lambda _c, p: watched(Path(p), root, ignore), debounce=50,
-                             step=10, stop_event=self._stop, raise_interrupt=True):
-            action = classify((Path(p) for _c, p in changes), root, deps)
+        while not self._stop.is_set():
+            action = classify(self._next_batch(), root, deps)
             if action is None:
                 continue
             t0 = time.monotonic()

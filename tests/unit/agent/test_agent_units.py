@@ -25,7 +25,8 @@ CFG = GatewayConfig(bind="0.0.0.0", port=8080, domain="apps.example", state_dir=
 def test_render_routes_by_host_and_path_with_activator_backup() -> None:
     text = render(CFG, [AppRoute("web", 30, (Server("i1", "172.18.0.2:8080", 8),), api_key_sha256="AB12")])
     assert "bind 0.0.0.0:8080" in text
-    assert "acl by_host var(txn.host) -m reg \\.apps\\.example$" in text
+    assert "acl by_host var(txn.host) -m end .apps.example" in text
+    assert "set-path /%[path,field(3,/,0)]" in text and " -m reg " not in text
     assert "use_backend %[var(txn.app),map(/state/apps.map,unknown)]" in text
     assert "backend app_web\n    balance leastconn\n    timeout server 30000ms" in text
     assert "    server activator 127.0.0.1:7071 backup\n    server i1 172.18.0.2:8080 maxconn 8" in text

@@ -84,7 +84,12 @@ def main() -> None:
     nginx_dir = Path(tempfile.mkdtemp(prefix="plat-bench-nginx-"))
     try:
         info = agent.up()
-        agent.deploy(ROOT / "examples/hello-go")
+        # Per-instance concurrency above wrk's 50 connections: measure the proxy, not the queue
+        # that the app's `scale.concurrency` would (rightly) impose.
+        app = Path(tempfile.mkdtemp(prefix="plat-bench-app-")) / "hello-go"
+        shutil.copytree(ROOT / "examples/hello-go", app)
+        (app / "plat.yaml").write_text((app / "plat.yaml").read_text() + "scale:\n  concurrency: 256\n")
+        agent.deploy(app)
         agent.run("scale", "hello-go", "--min", "1", "--max", "1")  # one instance: the same upstream for all three
         gateway = f"{info['gateway']}/hello-go/"
         first_200(gateway)

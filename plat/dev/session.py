@@ -103,12 +103,25 @@ class DevSession:
     def reload(self) -> None:
         c = self.container
         c.reload()
-        if c.status != "running":
-            c.start()
-        elif self.plan.reload == "signal":
-            c.kill(signal=self.plan.signal)
-        elif self.plan.reload == "restart":
+        if c.status == "running" and self.plan.reload == "signal":
+            try:
+                c.kill(signal=self.plan.signal)
+                return
+            except docker.errors.APIError:  # it stopped meanwhile: start it below
+                c.reload()
+        if c.status == "running" and self.plan.reload == "restart":
             c.restart(timeout=1)
+        elif c.status != "running":
+            c.start()
+
+    def _restarted_if_exited(self) -> float | None:
+        """The app died during the reload (say, a save landed while it was exiting on an
+        earlier error): start it once more with the current source, and wait again."""
+        self.container.reload()
+        if self.container.status != "exited":
+            return None
+        self.container.start()
+        return self.wait_serving()
 
     def rebuild(self) -> None:
         self.build()
@@ -153,6 +166,8 @@ class DevSession:
                 self.say("error", str(exc).splitlines()[0])
                 continue
             serving = self.wait_serving()
+            if serving is None and self._changes.empty():
+                serving = self._restarted_if_exited()
             if serving is None:
                 self.say("error", "not serving: see the log above; the next good save recovers")
             else:

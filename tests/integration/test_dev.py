@@ -41,6 +41,19 @@ def poll(url: str, predicate, timeout: float = 60.0) -> str:  # type: ignore[no-
     raise AssertionError(f"{url} never matched; last answer: {last!r}")
 
 
+def down(url: str, timeout: float = 60.0) -> None:
+    """Wait until the broken code is live: the app stops answering."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(url, timeout=2).status_code >= 500:
+                return
+        except httpx.HTTPError:
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"{url} kept answering after a syntax error")
+
+
 @pytest.mark.parametrize("example", sorted(CASES))
 def test_dev_loop(engine: docker.DockerClient, tmp_path: Path, example: str) -> None:
     source, old, broken, dep_file, dep_change = CASES[example]
@@ -62,7 +75,7 @@ def test_dev_loop(engine: docker.DockerClient, tmp_path: Path, example: str) -> 
         poll(url, lambda body: "edited by the test" in body)
 
         path.write_text(path.read_text() + broken)
-        time.sleep(1.0)
+        down(url)
         path.write_text(original.replace(old, "recovered,"))
         poll(url, lambda body: "recovered" in body)
 

@@ -1,31 +1,29 @@
-"""The dev loop's I/O: build the dev image, run the container, watch, reload, clean up."""
+"""The dev loop's I/O with the engine: dev images, containers, their logs, reloads, cleanup."""
 
 from __future__ import annotations
 
-import queue
+import dataclasses
 import socket
-import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
-from watchfiles import watch
 
 from plat.app import AppSpec
-from plat.build.context import ignore_patterns, plan_context
-from plat.build.docker_backend import build as docker_build
-from plat.dev.plan import DevPlan, classify, container_spec, watched
+from plat.config import load_manifest
+from plat.dev import image as dev_image
+from plat.dev import plan
+from plat.dev.config import DevConfig
+from plat.dev.pump import Tracked
+from plat.dev.view import View
 from plat.docker_client import docker, extra_labels
 from plat.errors import PlatError
-from plat.runner import published_port, remove
-
-Say = Callable[[str, str], None]
-"""(kind, text): kind is status | log | error."""
-
+from plat.runner import remove
 
 def pick_port(preferred: int) -> tuple[int, bool]:
-    """The preferred host port when it is free on 127.0.0.1, else a free one (and False)."""
+    """`preferred` when it is free on 127.0.0.1, else a free port (and False)."""
     with socket.socket() as s:
         try:
             s.bind(("127.0.0.1", preferred))
@@ -37,144 +35,209 @@ def pick_port(preferred: int) -> tuple[int, bool]:
         return s.getsockname()[1], False
 
 
-class DevSession:
-    def __init__(self, client: docker.DockerClient, app: AppSpec, plan: DevPlan, host_port: int, say: Say) -> None:
-        self.client, self.app, self.plan, self.host_port, self.say = client, app, plan, host_port, say
-        self.container = None
-        self.image = f"{app.name}-dev:plat"
-        self.url = f"http://127.0.0.1:{host_port}"
-        self._stop = threading.Event()
-        self._changes: queue.Queue[set[Path]] = queue.Queue()
+@dataclass(frozen=True)
+class Outcome:
+    serving: bool
+    seconds: float = 0.0
+    status: int | None = None
+    """The health path's HTTP status, when serving."""
+    exit_code: int | None = None
+    """How the app ended, when it did."""
 
-    # -- image and container ------------------------------------------------------------------
-    def build(self) -> None:
-        self.say("status", "building the dev image")
-        t0 = time.monotonic()
-        docker_build(self.client, plan_context(self.app), self.image, target=self.plan.target,
-                     labels={"plat.managed": "true", "plat.role": "dev-image", **extra_labels()})
-        self.say("status", f"dev image ready in {time.monotonic() - t0:.1f}s")
+
+class DevSession:
+    def __init__(self, client: docker.DockerClient, app: AppSpec, cfg: DevConfig, ports: plan.Ports,
+                 view: View, *, user: str, session_id: str) -> None:
+        self.client, self.app, self.cfg, self.ports, self.view = client, app, cfg, ports, view
+        self.user, self.id = user, session_id
+        self.url = f"http://127.0.0.1:{ports.app}"
+        self.frontend_url = f"http://127.0.0.1:{ports.frontend}" if ports.frontend else None
+        self.has_frontend = bool(app.frontend and cfg.frontend and ports.frontend)
+        self.app_runner: Tracked | None = None
+        self.web_runner: Tracked | None = None
+        self.stopping = False
+        self.stale_images: set[str] = set()
+
+    # -- images ----------------------------------------------------------------------------------
+    def build(self, frontend: bool = False) -> None:
+        """Build the app's (or the frontend's) dev image; unchanged dependencies hit the cache."""
+        role = "frontend dev image" if frontend else "dev image"
+        ctx = dev_image.dev_context(self.app, self.cfg, frontend=frontend)
+        # No session id on images: the next session finds the very same image in the cache.
+        labels = plan.labels(self.app, "dev-image", None, extra_labels())
+        ctx = dev_image.finish(ctx, labels, supervisor=not frontend and self.cfg.reload == "restart")
+        tag = dev_image.image_tag(self.app, frontend)
+        shown = [0]
+
+        def progress(log) -> None:  # type: ignore[no-untyped-def]
+            # Steps that run (cached ones take no time), each once.
+            if log.executing and log.step != shown[0]:
+                shown[0] = log.step
+                self.view.status("building", f"{role}: step {log.step}/{log.total} {log.instruction[:60]}")
+
+        previous = self._image_id(tag)
+        new = dev_image.build_image(self.client, ctx, tag, progress)
+        if previous and previous != new:
+            self.stale_images.add(previous)
+
+    def _image_id(self, tag: str) -> str | None:
+        try:
+            return self.client.images.get(tag).id
+        except docker.errors.ImageNotFound:
+            return None
+
+    def prune(self) -> None:
+        """Remove the images rebuilds replaced, once no container uses them."""
+        for image in list(self.stale_images):
+            try:
+                self.client.images.remove(image)
+                self.stale_images.discard(image)
+            except docker.errors.NotFound:
+                self.stale_images.discard(image)
+            except docker.errors.APIError:
+                pass
+
+    def build_all(self) -> None:
+        self.build()
+        if self.has_frontend:
+            self.build(frontend=True)
+
+    # -- containers ------------------------------------------------------------------------------
+    def _dotenv(self) -> dict[str, str]:
+        path = self.app.root / ".env"
+        return plan.parse_dotenv(path.read_text(errors="replace")) if path.is_file() else {}
+
+    def _caches(self) -> dict[str, str]:
+        assert self.app.runtime is not None
+        caches = {}
+        for suffix, path in self.cfg.caches.items():
+            name = plan.cache_volume(self.app.runtime.name, suffix)
+            try:
+                self.client.volumes.get(name)
+            except docker.errors.NotFound:
+                self.client.volumes.create(name, labels=plan.labels(self.app, "dev-cache", None, extra_labels()))
+            caches[name] = path
+        return caches
+
+    def _run(self, spec: dict) -> docker.models.containers.Container:
+        try:
+            return self.client.containers.run(**spec)
+        except docker.errors.APIError as exc:
+            text = str(exc.explanation or exc)
+            hint = ("another process took the port: run plat dev again, or pick one with --port"
+                    if "port is already allocated" in text or "address already in use" in text else None)
+            raise PlatError(f"could not start the dev container: {text}", hint) from None
 
     def start(self) -> None:
-        spec = container_spec(self.app, self.plan, self.image, self.host_port, extra_labels(), {})
-        try:
-            self.container = self.client.containers.run(**spec)
-        except docker.errors.APIError as exc:
-            raise PlatError(f"could not start the dev container: {exc.explanation or exc}") from None
-        published_port(self.container, self.app.port)
-        threading.Thread(target=self._pump_logs, args=(self.container,), daemon=True).start()
+        env = plan.dev_env(self.app, self.cfg, self._dotenv())
+        name = f"plat-dev-{self.app.name}-{self.id}"
+        spec = plan.backend_spec(self.app, self.cfg, image=dev_image.image_tag(self.app), name=name, ports=self.ports,
+                                 env=env, labels=plan.labels(self.app, "dev", self.id, extra_labels()),
+                                 user=self.user, caches=self._caches())
+        self.app_runner = Tracked("app", self._run(spec), self)
+        if self.has_frontend:
+            self.start_frontend(env)
 
-    def _pump_logs(self, container) -> None:  # type: ignore[no-untyped-def]
-        since = None
-        while not self._stop.is_set():
-            try:
-                for chunk in container.logs(stream=True, follow=True, since=since):
-                    for line in chunk.decode(errors="replace").splitlines():
-                        self.say("log", line)
-                since = int(time.time())
-                container.reload()
-                if container.status != "running" and not self._stop.is_set():
-                    self.say("error", f"the app exited (code {container.attrs['State'].get('ExitCode')}); "
-                                      "fix the error and save to restart it")
-                    while not self._stop.is_set() and container.status != "running":
-                        time.sleep(0.1)
-                        container.reload()
-            except docker.errors.NotFound:
-                return
-            except Exception:  # the stream broke (restart): follow again
-                time.sleep(0.05)
+    def start_frontend(self, env: dict[str, str] | None = None) -> None:
+        assert self.app_runner is not None
+        env = env or plan.dev_env(self.app, self.cfg, self._dotenv())
+        spec = plan.frontend_spec(self.app, self.cfg, image=dev_image.image_tag(self.app, frontend=True),
+                                  name=f"plat-dev-{self.app.name}-{self.id}-web",
+                                  backend_id=self.app_runner.container.id, ports=self.ports, env=env,
+                                  labels=plan.labels(self.app, "dev-frontend", self.id, extra_labels()),
+                                  user=self.user)
+        self.web_runner = Tracked("web", self._run(spec), self)
 
-    def wait_serving(self, timeout: float = 30.0) -> float | None:
-        """Seconds until the app answers its health path again, or None."""
-        t0 = time.monotonic()
-        with httpx.Client(timeout=1.0) as http:
-            while time.monotonic() - t0 < timeout and not self._stop.is_set():
+    def frontend_stopped(self) -> bool:
+        return self.has_frontend and (self.web_runner is None or self.web_runner.ended is not None)
+
+    def remove_containers(self, frontend_only: bool = False) -> None:
+        runners = [self.web_runner] if frontend_only else [self.web_runner, self.app_runner]
+        for runner in runners:
+            if runner is not None:
+                remove(runner.container)
+        self.web_runner = None
+        if not frontend_only:
+            self.app_runner = None
+
+    def reload_manifest(self) -> None:
+        """Pick up plat.yaml's env (and port) again; a broken plat.yaml keeps the old one."""
+        manifest = load_manifest(self.app.root)
+        if manifest is not None:
+            self.app = dataclasses.replace(self.app, manifest=manifest)
+
+    # -- reloads ---------------------------------------------------------------------------------
+    def reload(self) -> int:
+        """Apply the runtime's reload; returns the supervisor generation to wait for (0: none)."""
+        runner = self.app_runner
+        assert runner is not None
+        runner.container.reload()
+        if runner.container.status != "running":
+            since = time.time()
+            runner.container.start()
+            self.app_runner = Tracked("app", runner.container, self, since)
+            return 1 if self.cfg.reload == "restart" else 0
+        if self.cfg.reload == "none":
+            return 0
+        before = runner.started
+        sig = "SIGHUP" if self.cfg.reload == "restart" else self.cfg.signal
+        runner.container.kill(signal=sig)
+        if self.cfg.reload != "restart":
+            return 0
+        # A restart shows up as the supervisor's next "start" marker; ask again once if not.
+        if not runner.wait_for(lambda: runner.started > before, 2.0):
+            runner.container.kill(signal=sig)
+            runner.wait_for(lambda: runner.started > before, 3.0)
+        return max(runner.started, before + 1)
+
+    def wait_serving(self, since: float, generation: int = 0, timeout: float = 60.0,
+                     abort: Callable[[], bool] = lambda: False) -> Outcome:
+        """Poll the health path until the app answers (any HTTP status), it exits, `abort()`
+        (newer changes to apply) or `timeout`."""
+        runner = self.app_runner
+        assert runner is not None
+        deadline = time.monotonic() + timeout
+        with httpx.Client(timeout=httpx.Timeout(5.0, connect=1.0)) as http:
+            while time.monotonic() < deadline and not self.stopping and not abort():
+                if generation and generation in runner.exits:
+                    return Outcome(False, exit_code=runner.exits[generation])
+                if runner.ended is not None:
+                    return Outcome(False, exit_code=runner.ended)
                 try:
-                    if http.get(self.url + self.app.health).status_code < 500:
-                        return time.monotonic() - t0
+                    status = http.get(self.url + self.app.health).status_code
+                    return Outcome(True, time.monotonic() - since, status)
                 except httpx.HTTPError:
                     pass
-                self.container.reload()
-                if self.container.status == "exited":
-                    return None
-                time.sleep(0.01)
-        return None
+                time.sleep(0.005)
+        return Outcome(False)
 
-    # -- reactions -----------------------------------------------------------------------------
-    def reload(self) -> None:
-        c = self.container
-        c.reload()
-        if c.status == "running" and self.plan.reload == "signal":
-            try:
-                c.kill(signal=self.plan.signal)
-                return
-            except docker.errors.APIError:  # it stopped meanwhile: start it below
-                c.reload()
-        if c.status == "running" and self.plan.reload == "restart":
-            c.restart(timeout=1)
-        elif c.status != "running":
-            c.start()
+    # -- callbacks from the log pumps -----------------------------------------------------------
+    def log(self, role: str, line: str) -> None:
+        self.view.log(role, line)
 
-    def _restarted_if_exited(self) -> float | None:
-        """The app died during the reload (say, a save landed while it was exiting on an
-        earlier error): start it once more with the current source, and wait again."""
-        self.container.reload()
-        if self.container.status != "exited":
-            return None
-        self.container.start()
-        return self.wait_serving()
+    def on_crash(self, runner: Tracked, code: int | None) -> None:
+        """The supervisor saw the app exit by itself: a syntax or compile error, most often."""
+        if not self.stopping:
+            what = "the app" if runner.role == "app" else "the frontend dev server"
+            self.view.problem(f"{what} exited with code {code}", list(runner.recent))
+            self.view.status("crashed", f"{what} exited with code {code}; fix it and save")
 
-    def rebuild(self) -> None:
-        self.build()
-        old = self.container
-        if old is not None:
-            remove(old)
-        self.start()
-
-    def watch(self) -> None:
-        """Start watching now, before the first build: a save made while the app starts is not lost."""
-        root = self.app.context_dir
-        ignore = {p for p in ignore_patterns(root) if "*" not in p and not p.startswith("!")}
-
-        def run() -> None:
-            for changes in watch(root, watch_filter=lambda _c, p: watched(Path(p), root, ignore), debounce=50,
-                                 step=10, stop_event=self._stop):
-                self._changes.put({Path(p) for _c, p in changes})
-
-        threading.Thread(target=run, name="plat-dev-watch", daemon=True).start()
-
-    def _next_batch(self) -> set[Path]:
-        batch = self._changes.get()
-        while not self._changes.empty():
-            batch |= self._changes.get_nowait()
-        return batch
-
-    def loop(self) -> None:
-        root = self.app.context_dir
-        deps = self.app.runtime.dependency_files if self.app.runtime else ()
-        while not self._stop.is_set():
-            action = classify(self._next_batch(), root, deps)
-            if action is None:
-                continue
-            t0 = time.monotonic()
-            try:
-                if action == "rebuild":
-                    self.say("status", "dependencies changed: rebuilding")
-                    self.rebuild()
-                elif self.plan.reload != "self" or self.container.status != "running":
-                    self.reload()
-            except (PlatError, docker.errors.APIError) as exc:
-                self.say("error", str(exc).splitlines()[0])
-                continue
-            serving = self.wait_serving()
-            if serving is None and self._changes.empty():
-                serving = self._restarted_if_exited()
-            if serving is None:
-                self.say("error", "not serving: see the log above; the next good save recovers")
-            else:
-                self.say("status", f"{'rebuilt' if action == 'rebuild' else 'reloaded'} in "
-                                   f"{(time.monotonic() - t0) * 1000:.0f} ms · watching")
+    def on_exit(self, runner: Tracked) -> None:
+        current = runner is self.app_runner or runner is self.web_runner
+        if current and not self.stopping:
+            what = "the app" if runner.role == "app" else "the frontend dev server"
+            self.view.problem(f"{what} stopped (exit code {runner.ended})", list(runner.recent))
+            self.view.status("crashed", f"{what} stopped; save a file to start it again")
 
     def stop(self) -> None:
-        self._stop.set()
-        if self.container is not None:
-            remove(self.container)
+        self.stopping = True
+        self.remove_containers()
+        self.prune()
+
+
+def source_roots(app: AppSpec) -> list[Path]:
+    """What to watch: the source folder, and the app folder's env files when it lies above it."""
+    roots = [app.context_dir]
+    if app.root != app.context_dir:
+        roots += [app.root / name for name in plan.ENV_FILES if (app.root / name).exists()]
+    return roots

@@ -5,27 +5,13 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-import jinja2
-
 from plat.config import slugify
 from plat.errors import PlatError
+from plat.templating import render_tree
 from plat.paths import examples_dir
 from plat.runtimes.registry import Runtime
 
 _SKIP = {"node_modules", "__pycache__", ".venv", "dist"}
-
-
-def _render_tree(folder: Path, variables: dict[str, object], prefix: str = "") -> dict[str, bytes]:
-    env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(folder)), keep_trailing_newline=True,
-                             undefined=jinja2.StrictUndefined, autoescape=False)
-    out: dict[str, bytes] = {}
-    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
-        rel = path.relative_to(folder).as_posix()
-        if rel.endswith(".j2"):
-            out[prefix + rel[:-3]] = env.get_template(rel).render(**variables).encode()
-        else:
-            out[prefix + rel] = path.read_bytes()
-    return out
 
 
 def starter_files(runtime: Runtime, name: str, *, frontend: bool = False) -> dict[str, bytes]:
@@ -33,13 +19,13 @@ def starter_files(runtime: Runtime, name: str, *, frontend: bool = False) -> dic
     if not runtime.app_dir.is_dir():
         raise PlatError(f"runtime {runtime.name!r} has no starter app")
     variables = {"app": name, "port": runtime.default_port, "frontend": frontend}
-    files = _render_tree(runtime.app_dir, variables)
+    files = render_tree(runtime.app_dir, variables)
     if frontend:
         if runtime.frontend is None:
             raise PlatError(f"runtime {runtime.name!r} has no frontend option",
                             "--frontend works with: python-flask")
         fe_dir = runtime.folder / runtime.frontend.dir
-        files.update(_render_tree(fe_dir, variables, prefix=f"{runtime.frontend.dir}/"))
+        files.update(render_tree(fe_dir, variables, prefix=f"{runtime.frontend.dir}/"))
     return files
 
 

@@ -19,12 +19,12 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import IO
 
-import jinja2
 
 from plat.app import AppSpec
 from plat.docker_client import docker
 from plat.errors import PlatError
 from plat.runtimes.registry import Runtime, load_runtimes
+from plat.templating import render_tree
 
 SCAFFOLD_DIR = ".plat"
 EXTRA_CA_NAME = f"{SCAFFOLD_DIR}/extra-ca.crt"
@@ -67,21 +67,19 @@ def render_scaffold(runtime: Runtime, variables: Mapping[str, object]) -> dict[s
     folder = runtime.scaffold_dir
     if not folder.is_dir():
         raise PlatError(f"runtime {runtime.name!r} has no scaffold folder ({folder})")
-    env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(str(folder)),
-        undefined=jinja2.StrictUndefined,
-        keep_trailing_newline=True,
-        autoescape=False,
-    )
-    out: dict[str, bytes] = {}
-    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
-        rel = path.relative_to(folder).as_posix()
-        if rel.endswith(".j2"):
-            text = env.get_template(rel).render(**variables)
-            out[f"{SCAFFOLD_DIR}/{rel[:-3]}"] = text.encode()
-        else:
-            out[f"{SCAFFOLD_DIR}/{rel}"] = path.read_bytes()
-    return out
+    return render_tree(folder, variables, prefix=f"{SCAFFOLD_DIR}/")
+
+
+def extra_ca_files(env: Mapping[str, str]) -> dict[str, bytes]:
+    """The opt-in extra CA bundle (PLAT_EXTRA_CA_CERTS) as a context entry, or nothing."""
+    ca_path = env.get("PLAT_EXTRA_CA_CERTS")
+    if not ca_path:
+        return {}
+    try:
+        return {EXTRA_CA_NAME: Path(ca_path).read_bytes()}
+    except OSError as exc:
+        raise PlatError(f"PLAT_EXTRA_CA_CERTS: cannot read {ca_path} ({exc.strerror})",
+                        "point it at a PEM bundle, or unset it") from None
 
 
 def plan_context(app: AppSpec, env: Mapping[str, str] | None = None) -> ContextPlan:
@@ -92,14 +90,7 @@ def plan_context(app: AppSpec, env: Mapping[str, str] | None = None) -> ContextP
     if app.user_dockerfile:
         return ContextPlan(root, files, {}, app.user_dockerfile)
     assert app.runtime is not None
-    generated: dict[str, bytes] = {}
-    ca_path = env.get("PLAT_EXTRA_CA_CERTS")
-    if ca_path:
-        try:
-            generated[EXTRA_CA_NAME] = Path(ca_path).read_bytes()
-        except OSError as exc:
-            raise PlatError(f"PLAT_EXTRA_CA_CERTS: cannot read {ca_path} ({exc.strerror})",
-                            "point it at a PEM bundle, or unset it") from None
+    generated = extra_ca_files(env)
     base, stages = base_images(app.runtime, app.manifest.build.base_image, env)
     variables = {
         "app": app.name,
@@ -109,7 +100,7 @@ def plan_context(app: AppSpec, env: Mapping[str, str] | None = None) -> ContextP
         "base_image": base,
         "images": stages,
         "frontend": app.frontend,
-        "extra_ca": bool(ca_path),
+        "extra_ca": EXTRA_CA_NAME in generated,
         "files": frozenset(files),
     }
     generated.update(render_scaffold(app.runtime, variables))

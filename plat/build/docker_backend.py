@@ -20,7 +20,6 @@ def build(
     labels: Mapping[str, str],
     buildargs: Mapping[str, str] | None = None,
     platform: str | None = None,
-    target: str | None = None,
     on_event: Callable[[BuildLog], None] = lambda log: None,
 ) -> BuildLog:
     """Build and tag; returns the finished log, or raises PlatError with the failing step."""
@@ -37,7 +36,6 @@ def build(
                 labels=dict(labels),
                 buildargs=dict(buildargs or {}),
                 platform=platform,
-                target=target,
                 rm=True,
                 forcerm=True,
                 decode=True,

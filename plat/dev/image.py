@@ -13,13 +13,14 @@ from collections.abc import Callable, Mapping
 from dataclasses import replace
 from pathlib import Path
 
-import jinja2
-
 from plat.app import AppSpec
-from plat.build.context import EXTRA_CA_NAME, SCAFFOLD_DIR, ContextPlan, base_images, label_instruction
+from plat.build.context import (
+    EXTRA_CA_NAME, SCAFFOLD_DIR, ContextPlan, base_images, extra_ca_files, label_instruction,
+)
 from plat.build.progress import BuildLog
 from plat.dev.config import DevConfig
 from plat.errors import PlatError
+from plat.templating import render_tree
 
 SUPERVISOR = "/usr/local/lib/plat/supervise.sh"
 """Where the dev image keeps plat's supervisor (reload: restart)."""
@@ -55,16 +56,7 @@ def render_dev_files(folder: Path, variables: Mapping[str, object]) -> dict[str,
     """Render `templates/<runtime>/dev/` into `.plat/...` context entries (.j2 files rendered)."""
     if not folder.is_dir():
         raise PlatError(f"{folder}: missing: the runtime declares `dev:` but has no dev image template")
-    env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(folder)), undefined=jinja2.StrictUndefined,
-                             keep_trailing_newline=True, autoescape=False)
-    out: dict[str, bytes] = {}
-    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
-        rel = path.relative_to(folder).as_posix()
-        if rel.endswith(".j2"):
-            out[f"{SCAFFOLD_DIR}/{rel[:-3]}"] = env.get_template(rel).render(**variables).encode()
-        else:
-            out[f"{SCAFFOLD_DIR}/{rel}"] = path.read_bytes()
-    return out
+    return render_tree(folder, variables, prefix=f"{SCAFFOLD_DIR}/")
 
 
 def dev_context(app: AppSpec, cfg: DevConfig, *, frontend: bool = False,
@@ -76,14 +68,7 @@ def dev_context(app: AppSpec, cfg: DevConfig, *, frontend: bool = False,
     root = app.context_dir
     wanted = frontend_dependency_files(app, cfg) if frontend else backend_dependency_files(app)
     files = tuple(sorted(f for f in wanted if (root / f).is_file()))
-    generated: dict[str, bytes] = {}
-    ca_path = env.get("PLAT_EXTRA_CA_CERTS")
-    if ca_path:
-        try:
-            generated[EXTRA_CA_NAME] = Path(ca_path).read_bytes()
-        except OSError as exc:
-            raise PlatError(f"PLAT_EXTRA_CA_CERTS: cannot read {ca_path} ({exc.strerror})",
-                            "point it at a PEM bundle, or unset it") from None
+    generated = extra_ca_files(env)
     pyproject = not frontend and "pyproject.toml" in files and "requirements.txt" not in files
     if pyproject:
         reqs = pyproject_requirements((root / "pyproject.toml").read_text())
@@ -91,7 +76,7 @@ def dev_context(app: AppSpec, cfg: DevConfig, *, frontend: bool = False,
     base, stages = base_images(app.runtime, app.manifest.build.base_image, env)
     variables = {
         "app": app.name, "runtime": app.runtime.name, "port": app.port, "base_image": base, "images": stages,
-        "frontend": app.frontend, "extra_ca": bool(ca_path), "files": frozenset(files), "pyproject": pyproject,
+        "frontend": app.frontend, "extra_ca": EXTRA_CA_NAME in generated, "files": frozenset(files), "pyproject": pyproject,
         "workdir": cfg.workdir,
     }
     generated.update(render_dev_files(app.runtime.folder / "dev", variables))

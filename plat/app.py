@@ -84,3 +84,15 @@ def resolve_app(root: Path, manifest: Manifest | None = None) -> AppSpec:
     elif fe is not False and runtime is not None:
         frontend = frontend_of(context_dir, runtime)
     return AppSpec(root, manifest, runtime, detection, context_dir, user_dockerfile, frontend)
+
+
+FLEET_KEYS = ("hosts", "environments", "deploy", "agent", "registry")
+"""plat.yaml keys about where to deploy: the CLI's business, not sent to agents."""
+
+
+def agent_manifest(app: AppSpec) -> dict[str, object]:
+    """What an agent needs to run the app. Env: `.env` first, plat.yaml's `env:` wins (as in Compose)."""
+    from plat.config import load_dotenv
+
+    data = app.manifest.model_dump(mode="json", exclude=set(FLEET_KEYS))
+    return {**data, "env": {**load_dotenv(app.root), **app.manifest.env}, "port": app.port, "health": app.health}

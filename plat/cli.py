@@ -10,7 +10,8 @@ import typer
 
 from plat import __version__
 from plat.commands import (
-    agent, build, deploy, destroy, detect, dev, init, invoke, logs, rollback, run, runtimes, scale, schema, status,
+    agent, audit, build, deploy, destroy, detect, dev, hosts, init, invoke, lock, logs, rollback, run, runtimes, scale,
+    schema, secrets, status,
 )
 from plat.errors import PlatError
 from plat.ui import err, show_error
@@ -43,8 +44,8 @@ def _root(
     _debug = debug
 
 
-for module in (init, detect, build, run, dev, deploy, invoke, logs, status, rollback, scale, destroy, agent, runtimes,
-               schema):
+for module in (init, detect, build, run, dev, deploy, invoke, logs, status, rollback, scale, destroy, hosts, secrets,
+               lock, audit, agent, runtimes, schema):
     module.register(app)
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import difflib
 import re
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -85,6 +85,64 @@ class Resources(_Strict):
         return value
 
 
+class Host(_Strict):
+    """One host: reached over SSH (default) or its agent's HTTPS API."""
+
+    host: str = Field(description="[user@]host[:port]; the host may be an alias from your SSH config.")
+    labels: dict[str, str] = Field(default_factory=dict, description="Free labels, for `--label key=value` selection.")
+    transport: Literal["ssh", "http"] = Field("ssh", description="ssh: the agent API through an SSH tunnel; "
+                                              "http: the agent's HTTPS API with a token (images via the registry).")
+    url: str | None = Field(None, description="transport http: the agent API's URL, e.g. https://h1:7443.")
+    token_env: str | None = Field(None, description="transport http: environment variable holding the agent token.")
+    ca: str | None = Field(None, description="transport http: CA bundle that signed the agent's certificate.")
+    gateway: str | None = Field(None, description="Public gateway URL shown after deploys, e.g. https://h1.example.com.")
+
+    @field_validator("url")
+    @classmethod
+    def _https(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith("https://"):
+            raise ValueError("the agent API travels over HTTPS only: expected https://host:port")
+        return value
+
+
+HostEntry = Annotated[str | Host, Field(description="A host: `[user@]host[:port]`, or a mapping with labels.")]
+_BATCH = re.compile(r"^(\d+)%$")
+
+
+class Deploy(_Strict):
+    """How a deploy rolls across hosts."""
+
+    parallel: int = Field(8, ge=1, le=256, description="Hosts worked on at once (delivery and switch).")
+    batch: int | str | None = Field(None, description="Hosts switched per batch: a count or a percentage like '25%'; "
+                                    "default all at once.")
+    on_failure: Literal["rollback", "keep"] = Field("rollback", description="When a host fails: roll back the hosts "
+                                                    "already switched, or keep them (and say so).")
+
+    @field_validator("batch")
+    @classmethod
+    def _batch(cls, value: int | str | None) -> int | str | None:
+        if isinstance(value, int) and value < 1:
+            raise ValueError("expected at least 1 host per batch")
+        if isinstance(value, str) and not (_BATCH.match(value) and 0 < int(value[:-1]) <= 100):
+            raise ValueError("expected a count of hosts or a percentage such as '25%'")
+        return value
+
+
+class AgentSettings(_Strict):
+    """The agent plat installs on hosts."""
+
+    gateway_port: int = Field(80, ge=1, le=65535, description="Port the gateway listens on (all interfaces).")
+    domain: str | None = Field(None, description="Apps answer on <app>.<domain> as well as /<app>/.")
+
+
+class Environment(_Strict):
+    """A named set of hosts (`plat deploy -e NAME`)."""
+
+    hosts: list[HostEntry] = Field(description="Hosts of this environment.")
+    registry: str | None = Field(None, description="Registry for this environment (overrides the top level).")
+    deploy: Deploy | None = Field(None, description="Rollout settings for this environment.")
+
+
 class Manifest(_Strict):
     """An app: a container that serves HTTP on $PORT."""
 
@@ -96,8 +154,11 @@ class Manifest(_Strict):
     env: dict[str, str] = Field(default_factory=dict, description="Non-secret environment variables.")
     scale: Scale = Field(default_factory=Scale)
     resources: Resources = Field(default_factory=Resources)
-    hosts: list[str] = Field(default_factory=list, description="Hosts to deploy to; empty means the local agent.")
+    hosts: list[HostEntry] = Field(default_factory=list, description="Hosts to deploy to; empty means the local agent.")
     registry: str | None = Field(None, description="Image registry; none means images travel over SSH.")
+    environments: dict[str, Environment] = Field(default_factory=dict, description="Named sets of hosts.")
+    deploy: Deploy = Field(default_factory=Deploy)
+    agent: AgentSettings = Field(default_factory=AgentSettings)
 
     @field_validator("name")
     @classmethod
@@ -189,3 +250,29 @@ def load_manifest(app_dir: Path) -> Manifest | None:
         where = f":{mark.line + 1}:{mark.column + 1}" if mark else ""
         raise PlatError(f"{path}{where}: not valid YAML ({getattr(exc, 'problem', exc)})") from None
     return parse_manifest(data, path)
+
+
+_DOTENV_LINE = re.compile(r"^\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)\s*=\s*(.*?)\s*$")
+
+
+def parse_dotenv(text: str, path: Path) -> dict[str, str]:
+    """`.env` lines: KEY=value, optional `export`, quotes, # comments. For non-secret settings."""
+    env: dict[str, str] = {}
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        m = _DOTENV_LINE.match(line)
+        if not m:
+            raise PlatError(f"{path}:{number}: expected KEY=value")
+        key, value = m.groups()
+        if len(value) >= 2 and value[0] == value[-1] and value[0] in "\"'":
+            value = value[1:-1]
+        else:
+            value = value.split(" #", 1)[0].rstrip()
+        env[key] = value
+    return env
+
+
+def load_dotenv(app_dir: Path) -> dict[str, str]:
+    path = app_dir / ".env"
+    return parse_dotenv(path.read_text(), path) if path.is_file() else {}

@@ -68,6 +68,26 @@ def agent_plan(env: dict[str, str] | None = None) -> ContextPlan:
                        "Dockerfile")
 
 
+SETUP_LABEL = "plat.agent-setup"
+
+
+def container_spec(image: str, env: dict[str, str], state_dir: str) -> dict[str, object]:
+    """`containers.run` arguments for an agent (local or on a host).
+
+    Host networking: the gateway and API bind the host's own addresses (no userland port proxy
+    in the data path) and HAProxy reaches instances on the private bridge. The setup label is a
+    hash of everything here, so an unchanged agent is left running.
+    """
+    setup = hashlib.sha256(json.dumps([image, env, state_dir], sort_keys=True).encode()).hexdigest()
+    return dict(
+        image=image, name=CONTAINER, detach=True, environment=env, network_mode="host",
+        labels={"plat.managed": "true", "plat.role": "agent", SETUP_LABEL: setup, **extra_labels()},
+        volumes={"/var/run/docker.sock": {"bind": "/var/run/docker.sock", "mode": "rw"},
+                 state_dir: {"bind": "/var/lib/plat-agent", "mode": "rw"}},
+        restart_policy={"Name": "unless-stopped"}, security_opt=["no-new-privileges"],
+    )
+
+
 def ensure_image(client: docker.DockerClient) -> str:
     plan = agent_plan()
     digest = content_hash(plan)
@@ -92,8 +112,6 @@ def up(client: docker.DockerClient, wait: float = 60.0) -> LocalAgent:
     api_port, gw_port = ports()
     state = plat_home() / "agent"
     state.mkdir(parents=True, exist_ok=True, mode=0o700)
-    # Host networking: the gateway and API bind 127.0.0.1 on the host itself (no userland
-    # port proxy in the data path), and HAProxy reaches instances on the private bridge.
     env = {"PLAT_AGENT_NETWORK": NETWORK, "PLAT_AGENT_API_BIND": "127.0.0.1", "PLAT_AGENT_GATEWAY_BIND": "127.0.0.1",
            "PLAT_AGENT_API_PORT": str(api_port), "PLAT_AGENT_GATEWAY_PORT": str(gw_port),
            "PLAT_AGENT_ACTIVATOR_PORT": str(activator_port()),
@@ -101,22 +119,17 @@ def up(client: docker.DockerClient, wait: float = 60.0) -> LocalAgent:
     for key in PASSED_THROUGH:
         if os.environ.get(key):
             env[key] = os.environ[key]
-    setup = hashlib.sha256(json.dumps([image, api_port, gw_port, str(state), env], sort_keys=True).encode()).hexdigest()
+    spec = container_spec(image, env, str(state))
     current = _container(client)
-    if current is not None and current.labels.get("plat.agent-setup") == setup and current.status == "running":
+    if current is not None and current.labels.get(SETUP_LABEL) == spec["labels"][SETUP_LABEL] \
+            and current.status == "running":
         return connect_info(wait)
     if current is not None:
         current.remove(force=True)
     if not any(n.name == NETWORK for n in client.networks.list(names=[NETWORK])):
         client.networks.create(NETWORK, driver="bridge", labels={"plat.managed": "true"})
     try:
-        client.containers.run(
-            image, name=CONTAINER, detach=True, environment=env, network_mode="host",
-            labels={"plat.managed": "true", "plat.role": "agent", "plat.agent-setup": setup, **extra_labels()},
-            volumes={"/var/run/docker.sock": {"bind": "/var/run/docker.sock", "mode": "rw"},
-                     str(state): {"bind": "/var/lib/plat-agent", "mode": "rw"}},
-            restart_policy={"Name": "unless-stopped"}, security_opt=["no-new-privileges"],
-        )
+        client.containers.run(**spec)
     except docker.errors.APIError as exc:
         raise PlatError(f"could not start the local agent: {exc.explanation or exc}") from None
     return connect_info(wait)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, DownloadColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from plat.build.progress import BuildLog
 from plat.ui import err
@@ -63,3 +63,28 @@ def push_progress(ref: str, quiet: bool = False) -> Iterator[Callable[[dict], No
             bar.update(task, completed=done, total=total or None)
 
         yield update
+
+
+@contextmanager
+def fleet_progress(hosts: list[str], quiet: bool = False
+                   ) -> Iterator[tuple[Callable[[str, str], None], Callable[[str, int, int], None]]]:
+    """One row per host: what it is doing, and bytes sent while its image travels."""
+    if quiet:
+        yield (lambda h, what: None), (lambda h, sent, total: None)
+        return
+    if not err.is_terminal:
+        yield (lambda h, what: err.print(f"{h}: {what}", markup=False, soft_wrap=True)), (lambda h, s, t: None)
+        return
+    with Progress(TextColumn("[bold]{task.fields[host]}"), TextColumn("{task.description}"), BarColumn(),
+                  DownloadColumn(), TimeElapsedColumn(), console=err, transient=True) as bar:
+        tasks = {h: bar.add_task("waiting", total=None, host=h) for h in hosts}
+
+        def event(host: str, what: str) -> None:
+            if host in tasks:
+                bar.update(tasks[host], description=what)
+
+        def progress(host: str, sent: int, total: int) -> None:
+            if host in tasks:
+                bar.update(tasks[host], completed=sent, total=total)
+
+        yield event, progress

@@ -28,8 +28,9 @@ from plat.templating import render_tree
 
 SCAFFOLD_DIR = ".plat"
 EXTRA_CA_NAME = f"{SCAFFOLD_DIR}/extra-ca.crt"
-ALWAYS_IGNORED = (".git", SCAFFOLD_DIR)
-"""Never sent: Git metadata would bust the layer cache on every commit; `.plat/` is ours."""
+ALWAYS_IGNORED = (".git", SCAFFOLD_DIR, ".env")
+"""Never sent: Git metadata would bust the layer cache on every commit; `.plat/` is ours; `.env`
+is given to the app as environment at start, never baked into a layer."""
 
 
 @dataclass(frozen=True)

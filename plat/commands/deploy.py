@@ -1,42 +1,86 @@
 from __future__ import annotations
 
 from contextlib import nullcontext
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
+from plat.commands._fleet_options import Env, Hosts, Labels
 from plat.errors import PlatError
 from plat.ui import err, note, out, print_json
 
 EXAMPLES = """Examples:
-  plat deploy
+  plat deploy                       # the local agent, or every host in plat.yaml
+  plat deploy -e production         # the hosts of one environment
+  plat deploy --host web1           # one host only
+  plat deploy --retry-failed        # bring a partly failed fleet in line
   plat deploy examples/hello-go --json"""
 
 
 def deploy(
     source: Annotated[str, typer.Argument(help="App folder, archive or Git URL.")] = ".",
+    env: Env = None,
+    host: Hosts = [],
+    label: Labels = [],
+    retry_failed: Annotated[bool, typer.Option("--retry-failed", help="Redeploy the last release to the hosts not on "
+                                               "it yet; hosts already on it stay.")] = False,
+    force: Annotated[bool, typer.Option("--force", help="Redeploy to hosts already on this version.")] = False,
+    install_docker: Annotated[bool, typer.Option("--install-docker", help="Install Docker on hosts without it "
+                                                 "(Debian/Ubuntu).")] = False,
     json_: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
-    """Build the app and deploy it: warm the new version, switch, drain the old one."""
-    from plat.app import resolve_app
-    from plat.build.pipeline import build_app
+    """Build the app and deploy it: warm the new version, switch, drain the old one.
+
+    With `hosts:` in plat.yaml, every host gets the image (only the layers it lacks, over SSH,
+    or through `registry:`), then hosts switch batch by batch; if one fails, the others go back.
+    """
+    from plat.app import agent_manifest, resolve_app
+    from plat.build.pipeline import build_app, image_repository
     from plat.build.source import open_source
+    from plat.docker_client import connect
+    from plat.fleet.rollout import Release
+    from plat.fleet.select import fleet_of
+    from plat.progress_view import build_progress
+
+    with open_source(source) as src:
+        app = resolve_app(src.path)
+        fleet = fleet_of(app.manifest, env, host, label)
+        if not fleet.hosts:
+            if env or host or label:
+                raise PlatError(f"{app.name}: no hosts selected")
+            return _deploy_local(app, json_)
+        client = connect()
+        if retry_failed:
+            from plat.fleet.ship import load_record
+
+            release = load_record(app.name)
+        else:
+            tag = image_repository(app, fleet.registry)
+            with build_progress(app.name, quiet=json_) as on_event:
+                built = build_app(client, app, tag=tag, on_event=on_event)
+            if fleet.registry:
+                from plat.build.pipeline import publish
+                from plat.progress_view import push_progress
+
+                with push_progress(built.image, quiet=json_) as on_push:
+                    built = publish(client, built, on_push)
+            release = Release(app.name, built.version.tag, built.image, agent_manifest(app), built.image_id)
+    _deploy_fleet(fleet, app.manifest.agent, release, client, force, retry_failed, install_docker, json_)
+
+
+def _deploy_local(app: Any, json_: bool) -> None:
+    from plat.app import agent_manifest
+    from plat.build.pipeline import build_app
     from plat.docker_client import connect
     from plat.progress_view import build_progress
     from plat.targets import local
 
-    with open_source(source) as src:
-        app = resolve_app(src.path)
-        if app.manifest.hosts:
-            raise PlatError(f"{app.name}: plat.yaml names hosts; deploying to remote hosts is not available yet",
-                            "remove `hosts:` to deploy to the local agent")
-        client = connect()
-        with build_progress(app.name, quiet=json_) as on_event:
-            built = build_app(client, app, on_event=on_event)
+    client = connect()
+    with build_progress(app.name, quiet=json_) as on_event:
+        built = build_app(client, app, on_event=on_event)
     target = local(start=True)
-    manifest = {**app.manifest.model_dump(mode="json"), "port": app.port, "health": app.health}
     with err.status(f"deploying {built.image} to the {target.name} agent", spinner="dots") if not json_ else nullcontext():
-        result = target.client.deploy(app.name, built.version.tag, built.image, manifest, built.image_id)
+        result = target.client.deploy(app.name, built.version.tag, built.image, agent_manifest(app), built.image_id)
     url = f"{target.gateway_url}/{app.name}/"
     if json_:
         print_json({**result, "url": url})
@@ -44,6 +88,41 @@ def deploy(
     note(f"deployed {app.name} {built.version.tag} in {result['seconds']:.2f}s "
          f"({len(result['instances'])} instance{'s' if len(result['instances']) != 1 else ''} warm)")
     out.print(url)
+
+
+def _deploy_fleet(fleet: Any, settings: Any, release: Any, client: Any, force: bool, retry: bool,
+                  install_docker: bool, json_: bool) -> None:
+    from rich.table import Table
+
+    from plat.fleet.ship import deploy_fleet
+    from plat.progress_view import fleet_progress
+
+    with fleet_progress(fleet.names, quiet=json_) as (on_event, on_progress):
+        result = deploy_fleet(fleet, settings, release, local_client=client, force=force, keep_on_failure=retry,
+                              install_docker=install_docker, on_event=on_event, on_progress=on_progress)
+    if json_:
+        print_json(result.as_dict())
+    else:
+        for boot in result.bootstraps:
+            if boot.changed:
+                note(f"{boot.host}: {', '.join(boot.changed)}")
+        table = Table("host", "before", "after", "state", "sent", "time", "detail")
+        colour = {"switched": "green", "unchanged": "dim", "failed": "red", "rolled back": "yellow",
+                  "kept new": "yellow"}
+        for r in result.results:
+            sent = "-" if r.bytes_sent is None else f"{r.bytes_sent / 1e6:.2f} MB"
+            table.add_row(r.host, r.before or "-", r.after or "-", f"[{colour.get(r.state, 'white')}]{r.state}[/]",
+                          sent, f"{r.seconds:.1f}s", r.detail)
+        out.print(table)
+    if result.outcome == "ok":
+        if not json_:
+            note(f"deployed {release.app} {release.version} to {len(result.results)} host(s) in {result.seconds:.1f}s")
+        return
+    if result.outcome == "old":
+        raise PlatError(f"{release.app}: deploy failed; every host is back on (or still on) its previous version",
+                        "fix the cause shown above and deploy again")
+    raise PlatError(f"{release.app}: deploy failed and the fleet is MIXED: some hosts run {release.version}, "
+                    "others do not", "run `plat deploy --retry-failed` to bring the rest in line")
 
 
 def register(app: typer.Typer) -> None:

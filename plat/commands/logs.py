@@ -1,12 +1,21 @@
 from __future__ import annotations
 
+import queue
+import threading
 import time
 from typing import Annotated
 
 import typer
 
+from plat.commands._fleet_options import AppDir, Env, Hosts, Labels
 from plat.errors import PlatError
 from plat.ui import out
+
+EXAMPLES = """Examples:
+  plat logs hello-go -f
+  plat logs todo --since 5m --tail 20
+  plat logs hello-go -f -e production    # merged from every host, tagged with the host"""
+COLOURS = ("cyan", "magenta", "green", "yellow", "blue", "bright_cyan", "bright_magenta", "bright_green")
 
 
 def logs(
@@ -14,23 +23,74 @@ def logs(
     follow: Annotated[bool, typer.Option("--follow", "-f", help="Keep streaming.")] = False,
     since: Annotated[str | None, typer.Option("--since", help="Only lines newer than this (30s, 5m, 1h).")] = None,
     tail: Annotated[int, typer.Option("--tail", "-n", help="Lines per instance to start with.")] = 100,
+    app_dir: AppDir = ".",
+    env: Env = None,
+    host: Hosts = [],
+    label: Labels = [],
 ) -> None:
-    """Logs of every instance of an app, each line tagged with its instance."""
+    """Logs of every instance of an app on every host, each line tagged with host and instance."""
+    from rich.markup import escape
+
     from plat.config import parse_duration
-    from plat.targets import local
+    from plat.targets import connected, local, scope
 
     try:
         since_ts = int(time.time() - parse_duration(since)) if since else None
     except ValueError:
         raise PlatError(f"--since {since!r}: expected a duration like 30s, 5m or 1h") from None
-    client = local().client
+    sc = scope(app_dir, env, host, label)
+    if sc.fleet is None:
+        _print_stream("", "cyan", local().client.logs(app, tail, since_ts, follow))
+        return
+    with connected(sc.fleet, sc.settings) as conns:
+        lines: queue.Queue[tuple[str, str | None, PlatError | None]] = queue.Queue()
+        clients = {name: conns[name].agent() for name in sorted(conns)}
+        for c in clients.values():
+            c.app(app)  # a clear 404 from any host before streaming
+
+        def pump(name: str) -> None:
+            try:
+                for line in clients[name].logs(app, tail, since_ts, follow):
+                    lines.put((name, line, None))
+            except PlatError as exc:
+                lines.put((name, None, exc))
+            lines.put((name, None, None))
+
+        for name in clients:
+            threading.Thread(target=pump, args=(name,), daemon=True).start()
+        colour = {name: COLOURS[i % len(COLOURS)] for i, name in enumerate(clients)}
+        width = max(len(n) for n in clients)
+        open_streams, failures = len(clients), []
+        try:
+            while open_streams:
+                name, line, error = lines.get()
+                if line is not None:
+                    _print_line(f"[{colour[name]}]{escape(name):<{width}}[/] ", colour[name], line)
+                elif error is not None:
+                    failures.append(error)
+                else:
+                    open_streams -= 1
+        except KeyboardInterrupt:
+            return
+        if failures:
+            raise PlatError("\n".join(f.message for f in failures))
+
+
+def _print_line(prefix: str, colour: str, line: str) -> None:
+    from rich.markup import escape
+
+    instance, _, rest = line.partition(" ")
+    out.print(f"{prefix}[dim {colour}]{escape(instance)}[/] {escape(rest)}", soft_wrap=True, highlight=False,
+              markup=True)
+
+
+def _print_stream(prefix: str, colour: str, stream) -> None:  # type: ignore[no-untyped-def]
     try:
-        for line in client.logs(app, tail, since_ts, follow):
-            name, _, rest = line.partition(" ")
-            out.print(f"[cyan]{name}[/] {rest}", soft_wrap=True, highlight=False)
+        for line in stream:
+            _print_line(prefix, colour, line)
     except KeyboardInterrupt:
         pass
 
 
 def register(app: typer.Typer) -> None:
-    app.command(epilog="Examples: plat logs hello-go -f · plat logs todo --since 5m --tail 20")(logs)
+    app.command(epilog=EXAMPLES)(logs)

@@ -4,24 +4,37 @@ from typing import Annotated
 
 import typer
 
+from plat.commands._fleet_options import AppDir, Env, Hosts, Labels
 from plat.ui import note, out, print_json
+
+EXAMPLES = """Examples:
+  plat rollback hello-go
+  plat rollback hello-go 1a2b3c4d5e6f
+  plat rollback hello-go -e production   # on every host of the environment"""
 
 
 def rollback(
     app: Annotated[str, typer.Argument(help="App name.")],
     version: Annotated[str | None, typer.Argument(help="Version to go back to (default: the previous one).")] = None,
+    app_dir: AppDir = ".",
+    env: Env = None,
+    host: Hosts = [],
+    label: Labels = [],
     json_: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
-    """Switch an app back to an earlier version (warmed first, like a deploy)."""
-    from plat.targets import local
+    """Switch an app back to an earlier version on every host (warmed first, like a deploy)."""
+    from plat.targets import each_agent, raise_failures, scope
 
-    result = local().client.rollback(app, version)
+    results = each_agent(scope(app_dir, env, host, label), lambda c: c.rollback(app, version))
     if json_:
-        print_json(result)
-        return
-    note(f"{app} rolled back")
-    out.print(result["version"])
+        print_json([{"host": h, **(r or {}), "error": e.message if e else None} for h, r, e in results])
+    else:
+        for h, r, e in results:
+            if r is not None:
+                note(f"{h}: {app} rolled back")
+                out.print(f"{h}\t{r['version']}" if len(results) > 1 else r["version"])
+    raise_failures(results)
 
 
 def register(app: typer.Typer) -> None:
-    app.command(epilog="Examples: plat rollback hello-go · plat rollback hello-go 1a2b3c4d5e6f")(rollback)
+    app.command(epilog=EXAMPLES)(rollback)

@@ -1,0 +1,84 @@
+"""The per-app deploy lock across a fleet: a lease held on every host's agent.
+
+Taken on every host in name order (two deploys cannot deadlock), renewed in the background
+while the deploy runs, released at the end. A lock whose holder stopped renewing (a killed
+process) shows as stale, and `plat lock release APP` clears it.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+from datetime import datetime, timezone
+from types import TracebackType
+from typing import Any
+
+from plat.errors import PlatError
+from plat.fleet.connect import HostConnection, actor
+
+
+def describe(lock: dict[str, Any], host: str) -> str:
+    since = datetime.fromtimestamp(float(lock.get("since") or 0), timezone.utc).strftime("%Y-%m-%d %H:%M:%SZ")
+    state = " — stale: its holder stopped renewing it (process killed?)" if lock.get("stale") else ""
+    return (f"{lock.get('app')} is locked on {host} by {lock.get('holder')} (pid {lock.get('pid')} on "
+            f"{lock.get('machine')}) since {since}{state}")
+
+
+class FleetLock:
+    def __init__(self, conns: list[HostConnection], app: str, ttl: float = 60.0) -> None:
+        self.conns = sorted(conns, key=lambda c: c.name)
+        self.app, self.ttl = app, ttl
+        self.tokens: dict[str, str] = {}
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.lost: list[str] = []
+
+    def acquire(self) -> None:
+        from plat.agent_client import Locked
+
+        for conn in self.conns:
+            try:
+                got = conn.agent().lock(self.app, holder=actor(), machine=socket.gethostname(), pid=os.getpid(),
+                                        ttl=self.ttl)
+            except Locked as exc:
+                self.release()
+                hint = (f"if that deploy is dead, clear it with `plat lock release {self.app}`" if exc.lock.get("stale")
+                        else "wait for it to finish, or check `plat lock status`")
+                raise PlatError(describe(exc.lock, conn.name), hint) from None
+            except PlatError:
+                self.release()
+                raise
+            self.tokens[conn.name] = got["token"]
+        self._thread = threading.Thread(target=self._renew, daemon=True, name="plat-lock-renew")
+        self._thread.start()
+
+    def _renew(self) -> None:
+        while not self._stop.wait(self.ttl / 3):
+            for conn in self.conns:
+                token = self.tokens.get(conn.name)
+                if token is None:
+                    continue
+                try:
+                    conn.agent().renew_lock(self.app, token)
+                except PlatError:
+                    if conn.name not in self.lost:
+                        self.lost.append(conn.name)
+
+    def release(self) -> None:
+        self._stop.set()
+        for conn in self.conns:
+            token = self.tokens.pop(conn.name, None)
+            if token is None:
+                continue
+            try:
+                conn.agent().release_lock(self.app, token=token)
+            except PlatError:
+                pass  # an unreachable host: its lease expires on its own
+
+    def __enter__(self) -> FleetLock:
+        self.acquire()
+        return self
+
+    def __exit__(self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None) -> None:
+        self.release()

@@ -1,0 +1,157 @@
+"""A deploy across hosts: deliver everywhere first, then switch in batches, all-or-nothing.
+
+1. Every host is checked (agent answering, same version) and its live version noted.
+2. The image reaches every host (layers over SSH, or a registry pull) before any switch, so a
+   full disk or a registry error stops the deploy with the fleet all on the old version.
+3. Hosts switch batch by batch, each warm-then-swap on its agent. If one fails, hosts already
+   switched go back to what they ran (`on_failure: rollback`) or stay (`keep`, said loudly).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from plat.config import Deploy
+from plat.errors import PlatError
+from plat.fleet.connect import HostConnection, each
+from plat.fleet.select import batches
+
+# Host states in the summary.
+SWITCHED, UNCHANGED, FAILED, ROLLED_BACK, NOT_STARTED, KEPT = (
+    "switched", "unchanged", "failed", "rolled back", "not switched", "kept new")
+
+
+@dataclass
+class HostResult:
+    host: str
+    before: str | None = None
+    after: str | None = None
+    state: str = NOT_STARTED
+    detail: str = ""
+    bytes_sent: int | None = None
+    seconds: float = 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+@dataclass(frozen=True)
+class Release:
+    app: str
+    version: str
+    image: str
+    manifest: dict[str, Any]
+    digest: str | None
+    pull: dict[str, Any] | None = None
+    """For registry delivery: the agent pulls (with these credentials) instead of receiving layers."""
+
+
+Deliver = Callable[[HostConnection, Callable[[str, int, int], None]], int | None]
+"""Puts the image on one host; returns bytes sent (None when the host pulled it)."""
+Event = Callable[[str, str], None]
+"""(host, what is happening) for progress displays."""
+
+
+def live_version(conn: HostConnection, app: str) -> str | None:
+    try:
+        return conn.agent().app(app).get("live_version")
+    except PlatError as exc:
+        if "no such app" in exc.message:
+            return None
+        raise
+
+
+def rollout(conns: dict[str, HostConnection], release: Release, policy: Deploy, deliver: Deliver,
+            on_event: Event = lambda host, what: None, hosts: list[str] | None = None, force: bool = False,
+            on_progress: Callable[[str, int, int], None] = lambda h, sent, total: None) -> list[HostResult]:
+    names = hosts or sorted(conns)
+    results = {n: HostResult(n) for n in names}
+
+    # 1. where every host stands
+    for name, before, err in each(names, lambda n: live_version(conns[n], release.app), policy.parallel):
+        if err:
+            raise err
+        results[name].before = results[name].after = before
+    todo = [n for n in names if force or results[n].before != release.version]
+    for n in names:
+        if n not in todo:
+            results[n].state = UNCHANGED
+
+    # 2. the image on every host, before anything switches
+    def send(name: str) -> int | None:
+        on_event(name, "delivering")
+        t0 = time.monotonic()
+        sent = deliver(conns[name], on_progress)
+        results[name].seconds += time.monotonic() - t0
+        return sent
+
+    failures: list[str] = []
+    for name, sent, err in each(todo, send, policy.parallel):
+        results[name].bytes_sent = sent
+        if err:
+            results[name].state, results[name].detail = FAILED, err.message
+            failures.append(name)
+    if failures:
+        return [results[n] for n in names]
+
+    # 3. switch, batch by batch
+    def switch(name: str) -> dict[str, Any]:
+        on_event(name, "switching")
+        t0 = time.monotonic()
+        try:
+            return conns[name].agent().deploy(release.app, release.version, release.image, release.manifest,
+                                              release.digest, pull=release.pull)
+        finally:
+            results[name].seconds += time.monotonic() - t0
+
+    switched: list[str] = []
+    for batch in batches(todo, policy.batch):
+        for name, _, err in each(batch, switch, policy.parallel):
+            if err:
+                results[name].state, results[name].detail = FAILED, err.message
+                failures.append(name)
+            else:
+                results[name].state, results[name].after = SWITCHED, release.version
+                switched.append(name)
+                on_event(name, "switched")
+        if failures:
+            break
+    if failures and policy.on_failure == "rollback":
+        _roll_back(conns, release.app, [results[n] for n in switched], policy.parallel, on_event)
+    elif failures:
+        for n in switched:
+            results[n].state = KEPT
+    return [results[n] for n in names]
+
+
+def _roll_back(conns: dict[str, HostConnection], app: str, done: list[HostResult], parallel: int,
+               on_event: Event) -> None:
+    """Put switched hosts back on their previous version (or remove an app that was new there)."""
+    def back(r: HostResult) -> None:
+        on_event(r.host, "rolling back")
+        agent = conns[r.host].agent()
+        if r.before is None:
+            agent.destroy(app)
+        else:
+            agent.rollback(app, r.before)
+
+    for r, _, err in each(done, back, parallel):
+        if err:
+            r.detail = f"rollback failed: {err.message}"
+        else:
+            r.state, r.after = ROLLED_BACK, r.before
+
+
+def outcome(results: list[HostResult]) -> str:
+    """One line: did the fleet end all-new, all-old, or mixed?"""
+    states = {r.state for r in results}
+    if FAILED not in states:
+        return "ok"
+    if KEPT in states:
+        return "mixed"
+    if any(r.detail.startswith("rollback failed") for r in results):
+        return "mixed"
+    return "old"

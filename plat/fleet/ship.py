@@ -1,0 +1,136 @@
+"""`plat deploy` to hosts: connect, bootstrap, lock, deliver, roll out, record.
+
+The record (`$PLAT_HOME/deploys/<app>.json`) is what `plat deploy --retry-failed` replays:
+the same image and version, to the hosts that are not on it yet, keeping the ones that are.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Callable
+from contextlib import ExitStack
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from plat.config import AgentSettings
+from plat.errors import PlatError
+from plat.fleet.bootstrap import Bootstrap, bootstrap
+from plat.fleet.connect import HostConnection, each, open_all
+from plat.fleet.lock import FleetLock
+from plat.fleet.rollout import HostResult, Release, outcome, rollout
+from plat.fleet.select import Fleet
+from plat.paths import plat_home
+
+
+@dataclass
+class FleetDeploy:
+    release: Release
+    results: list[HostResult]
+    outcome: str
+    """ok (all new), old (all back on the old version), or mixed."""
+    seconds: float
+    bootstraps: list[Bootstrap]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"app": self.release.app, "version": self.release.version, "image": self.release.image,
+                "outcome": self.outcome, "seconds": round(self.seconds, 3),
+                "hosts": [r.as_dict() for r in self.results],
+                "bootstrap": [b.as_dict() for b in self.bootstraps if b.changed]}
+
+
+def record_path(app: str) -> Path:
+    return plat_home() / "deploys" / f"{app}.json"
+
+
+def save_record(result: FleetDeploy) -> None:
+    path = record_path(result.release.app)
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    rel = result.release
+    data = {"app": rel.app, "version": rel.version, "image": rel.image, "manifest": rel.manifest,
+            "digest": rel.digest, "outcome": result.outcome, "at": time.time(),
+            "hosts": {r.host: r.state for r in result.results}}
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(data, indent=2))
+    os.replace(tmp, path)
+
+
+def load_record(app: str) -> Release:
+    path = record_path(app)
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        raise PlatError(f"no earlier deploy of {app} from this machine to retry ({path})",
+                        "run `plat deploy` first") from None
+    return Release(data["app"], data["version"], data["image"], data["manifest"], data.get("digest"))
+
+
+def deploy_fleet(fleet: Fleet, settings: AgentSettings, release: Release, *, local_client: Any,
+                 force: bool = False, keep_on_failure: bool = False, install_docker: bool = False,
+                 on_event: Callable[[str, str], None] = lambda h, w: None,
+                 on_progress: Callable[[str, int, int], None] = lambda h, s, t: None) -> FleetDeploy:
+    from plat.build.pipeline import registry_auth
+    from plat.local_agent import ensure_image
+    from plat.remote.delivery import SavedImage, deliver
+
+    t0 = time.monotonic()
+    policy = replace(fleet.deploy, on_failure="keep") if keep_on_failure else fleet.deploy
+    with ExitStack() as stack:
+        conns = open_all(list(fleet.hosts), settings, policy.parallel)
+        stack.callback(lambda: [c.close() for c in conns.values()])
+        names = sorted(conns)
+
+        # The agent on every host, installed or checked (idempotent).
+        agent_image = None
+        if any(c.ssh is not None for c in conns.values()):
+            agent_image = SavedImage(local_client, ensure_image(local_client))
+            stack.callback(agent_image.close)
+
+        def ready(name: str) -> Bootstrap:
+            on_event(name, "checking agent")
+            return bootstrap(conns[name], agent_image, install_docker)
+
+        boots = []
+        for _, boot, err in each(names, ready, policy.parallel):
+            if err:
+                raise err
+            boots.append(boot)
+
+        stack.enter_context(FleetLock(list(conns.values()), release.app))
+
+        if fleet.registry:
+            auth = registry_auth()
+            release = replace(release, pull={"auth": auth, "always": False})
+
+            def send(conn: HostConnection, progress: Callable[[str, int, int], None]) -> int | None:
+                if conn.ssh is None:
+                    return None  # the agent pulls during its deploy
+                _pull(conn, release.image, auth)
+                return None
+        else:
+            saved = SavedImage(local_client, release.image)
+            stack.callback(saved.close)
+
+            def send(conn: HostConnection, progress: Callable[[str, int, int], None]) -> int | None:
+                done = deliver(saved, conn.docker, conn.name, lambda s, t: progress(conn.name, s, t))
+                return done.bytes_sent
+
+        results = rollout(conns, release, policy, send, on_event=on_event, force=force, on_progress=on_progress)
+    result = FleetDeploy(release, results, outcome(results), time.monotonic() - t0, boots)
+    save_record(result)
+    return result
+
+
+def _pull(conn: HostConnection, image: str, auth: dict[str, str] | None) -> None:
+    from plat.docker_client import docker
+
+    repo, _, tag = image.rpartition(":")
+    if "/" in tag or not repo:
+        repo, tag = image, "latest"
+    try:
+        conn.docker.images.pull(repo, tag=tag, auth_config=auth)
+    except docker.errors.APIError as exc:
+        raise PlatError(f"{conn.name}: pulling {image} failed: {exc.explanation or exc}",
+                        "check the registry address and PLAT_REGISTRY_USERNAME/PLAT_REGISTRY_PASSWORD") from None

@@ -1,0 +1,1 @@
+"""Transports to hosts: SSH (exec, tunnels, the remote Docker engine) and image delivery."""

@@ -1,0 +1,43 @@
+"""The Docker SDK against a host's engine, over our already-verified SSH connection.
+
+Each HTTP connection of the SDK is an SSH session running `docker system dial-stdio` (what
+the Docker CLI does for ssh:// hosts), so no engine socket is ever exposed on the network.
+"""
+
+from __future__ import annotations
+
+import paramiko
+from docker import DockerClient
+from docker.transport.basehttpadapter import BaseHTTPAdapter
+from docker.transport.sshconn import SSHConnectionPool
+from urllib3._collections import RecentlyUsedContainer
+
+
+class _Adapter(BaseHTTPAdapter):
+    def __init__(self, ssh: paramiko.SSHClient, timeout: float) -> None:
+        self.ssh_client = ssh
+        self.timeout = timeout
+        self.pools = RecentlyUsedContainer(4, dispose_func=lambda p: p.close())
+        super().__init__()
+
+    def get_connection(self, url, proxies=None):  # type: ignore[no-untyped-def,override]
+        with self.pools.lock:
+            pool = self.pools.get(url)
+            if pool is None:
+                pool = SSHConnectionPool(ssh_client=self.ssh_client, timeout=self.timeout, maxsize=4)
+                self.pools[url] = pool
+            return pool
+
+    def close(self) -> None:  # the SSH connection belongs to the caller
+        self.pools.clear()
+
+
+def docker_over_ssh(ssh: paramiko.SSHClient, timeout: float = 300.0) -> DockerClient:
+    # `use_ssh_client=True` keeps the SDK from opening its own (differently checked) connection;
+    # the adapter is then swapped for one that rides on ours.
+    client = DockerClient(base_url="ssh://plat-host", use_ssh_client=True, version="1.41", timeout=int(timeout))
+    adapter = _Adapter(ssh, timeout)
+    client.api._custom_adapter = adapter
+    client.api.mount("http+docker://ssh", adapter)
+    client.api._version = client.api._retrieve_server_version()  # what `version="auto"` does
+    return client

@@ -141,7 +141,7 @@ def _describe_socket_error(params: SSHParams, exc: BaseException) -> PlatError:
                          "check the host name in plat.yaml or HostName in your SSH config")
     if isinstance(exc, (TimeoutError, socket.timeout)):
         return PlatError(f"{where} (timed out after {params.connect_timeout:g}s)", "is the host up and port open?")
-    if isinstance(exc, ConnectionRefusedError):
+    if isinstance(exc, (ConnectionRefusedError, paramiko.ssh_exception.NoValidConnectionsError)):
         return PlatError(f"{where} (connection refused)", "is sshd running on that port?")
     return PlatError(f"{where} ({exc})")
 
@@ -197,7 +197,7 @@ def connect(params: SSHParams, config: paramiko.SSHConfig | None = None) -> para
     except paramiko.SSHException as exc:
         client.close()
         msg = str(exc)
-        if "banner" in msg.lower():
+        if "banner" in msg.lower() or "no existing session" in msg.lower():
             msg = f"connected, but no SSH server answered within {params.connect_timeout:g}s"
         raise PlatError(f"{params.name}: SSH failed: {msg}") from None
     except OSError as exc:

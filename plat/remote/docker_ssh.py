@@ -13,6 +13,9 @@ from docker.transport.sshconn import SSHConnectionPool
 from urllib3._collections import RecentlyUsedContainer
 
 
+_PLACEHOLDER = "plat-ssh-engine.invalid:2375"
+
+
 class _Adapter(BaseHTTPAdapter):
     def __init__(self, ssh: paramiko.SSHClient, timeout: float) -> None:
         self.ssh_client = ssh
@@ -33,11 +36,13 @@ class _Adapter(BaseHTTPAdapter):
 
 
 def docker_over_ssh(ssh: paramiko.SSHClient, timeout: float = 300.0) -> DockerClient:
-    # `use_ssh_client=True` keeps the SDK from opening its own (differently checked) connection;
-    # the adapter is then swapped for one that rides on ours.
-    client = DockerClient(base_url="ssh://plat-host", use_ssh_client=True, version="1.41", timeout=int(timeout))
+    # A placeholder TCP address (never dialled): requests for it are served by our adapter, so
+    # the SDK never opens a connection of its own (its ssh:// support checks host keys its way).
+    client = DockerClient(base_url=f"tcp://{_PLACEHOLDER}", version="1.41", timeout=int(timeout))
     adapter = _Adapter(ssh, timeout)
     client.api._custom_adapter = adapter
+    # The SDK's own ssh base URL: it makes attach/exec read from the SSH channel as they should.
     client.api.mount("http+docker://ssh", adapter)
+    client.api.base_url = "http+docker://ssh"
     client.api._version = client.api._retrieve_server_version()  # what `version="auto"` does
     return client

@@ -1,0 +1,305 @@
+"""plat against real hosts: containers with their own sshd and Docker engine, driven over SSH.
+
+Every test runs the real CLI in a subprocess with PLAT_SSH_CONFIG pointing at the test bed's
+ssh_config (strict known_hosts). Hosts h1 and h2 are shared; tests that kill a host get their own.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+FIXTURE = ROOT / "tests" / "fixtures" / "flaky"
+
+
+def plat(*args: str, env: dict[str, str], cwd: Path | None = None, stdin: str | None = None,
+         timeout: float = 600) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "plat", *args], cwd=cwd, capture_output=True, text=True,
+                          input=stdin, timeout=timeout, env={**os.environ, **env})
+
+
+def make_app(tmp: Path, name: str, hosts: list, **extra: object) -> Path:
+    app = tmp / name
+    shutil.copytree(FIXTURE, app)
+    manifest = yaml.safe_load((FIXTURE / "plat.yaml").read_text())
+    manifest.update({"name": name, "hosts": hosts, "scale": {"min_warm": 1, "max_instances": 3, "concurrency": 8},
+                     **extra})
+    (app / "plat.yaml").write_text(yaml.safe_dump(manifest))
+    return app
+
+
+def bump(app: Path, version: str) -> None:
+    """A one-line source change: a new version of the app."""
+    src = app / "app.py"
+    text = src.read_text()
+    marker = "VERSION = os.environ.get(\"APP_VERSION\", "
+    start = text.index(marker)
+    end = text.index(")", start)
+    src.write_text(text[:start] + marker + json.dumps(version) + text[end:])
+
+
+def ok(proc: subprocess.CompletedProcess[str]) -> subprocess.CompletedProcess[str]:
+    assert proc.returncode == 0, f"exit {proc.returncode}\nstdout:\n{proc.stdout}\nstderr:\n{proc.stderr}"
+    return proc
+
+
+def deploy_json(app: Path, env: dict[str, str], *args: str) -> dict:
+    proc = plat("deploy", "--json", *args, env=env, cwd=app)
+    return {"code": proc.returncode, "stderr": proc.stderr, **(json.loads(proc.stdout) if proc.stdout.strip() else {})}
+
+
+def version_at(host, app: str) -> str:  # type: ignore[no-untyped-def]
+    return httpx.get(f"{host.gateway_url}/{app}/", timeout=10).json()["version"]
+
+
+# -- host keys and authentication ---------------------------------------------------------
+def test_unknown_host_key_is_refused_with_its_fingerprint_and_nothing_runs(fleet, tmp_path: Path) -> None:
+    h1 = fleet.hosts[0]
+    env = fleet.ssh_env(tmp_path / "ssh", trusted=[])
+    app = make_app(tmp_path, "keys", [h1.name])
+    proc = plat("hosts", "check", env=env.env, cwd=app)
+    assert proc.returncode == 1
+    assert "unknown host key ssh-ed25519 SHA256:" in proc.stderr and f"plat hosts trust {h1.name}" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    proc = plat("deploy", env=env.env, cwd=app)
+    assert proc.returncode == 1 and "unknown host key" in proc.stderr
+    assert "keys" not in h1.check("docker ps -a --format '{{.Names}} {{.Image}}'")  # nothing was run
+    # `plat hosts trust` shows the fingerprint and, given the right one, trusts it.
+    wrong = plat("hosts", "trust", h1.name, "--fingerprint", "SHA256:not-it", env=env.env)
+    assert wrong.returncode == 1 and "not the expected" in wrong.stderr
+    assert env.known_hosts.read_text() == ""
+    fp = proc.stderr.split("SHA256:")[1].split()[0]
+    ok(plat("hosts", "trust", h1.name, "--fingerprint", f"SHA256:{fp}", env=env.env))
+    assert f"[127.0.0.1]:{h1.ssh_port} ssh-ed25519 " in env.known_hosts.read_text()
+
+
+def test_changed_host_key_and_wrong_client_key_are_refused(fleet, tmp_path: Path) -> None:
+    h1 = fleet.hosts[0]
+    app = make_app(tmp_path, "keys2", [h1.name])
+    changed = fleet.ssh_env(tmp_path / "changed", mismatched=[h1.name])
+    proc = plat("hosts", "check", env=changed.env, cwd=app)
+    assert proc.returncode == 1 and "HOST KEY CHANGED" in proc.stderr and "nothing was run" in proc.stderr
+    wrong = fleet.ssh_env(tmp_path / "wrongkey", key=fleet.other_key)
+    proc = plat("hosts", "check", env=wrong.env, cwd=app)
+    assert proc.returncode == 1 and f"{h1.name}: SSH refused user 'root'" in proc.stderr
+
+
+def test_unreachable_host_stops_the_deploy_before_anything_changes(fleet, tmp_path: Path) -> None:
+    h1 = fleet.hosts[0]
+    app = make_app(tmp_path, "reach", [h1.name, "root@127.0.0.1:1"])
+    res = deploy_json(app, fleet.env)
+    assert res["code"] == 1 and "127.0.0.1:1: cannot reach 127.0.0.1:1 (connection refused)" in res["stderr"]
+    assert "reach" not in h1.check("docker ps -a --format '{{.Names}}'")
+
+
+# -- deploy, redeploy under load, rollback ---------------------------------------------------
+@pytest.fixture(scope="module")
+def shop(fleet, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An app deployed to h1 and h2 (the first deploy also bootstraps the agents)."""
+    app = make_app(tmp_path_factory.mktemp("shop"), "shop", [h.name for h in fleet.hosts[:2]])
+    bump(app, "v1")
+    res = deploy_json(app, fleet.env)
+    assert res["code"] == 0, res["stderr"]
+    assert res["outcome"] == "ok" and [h["state"] for h in res["hosts"]] == ["switched", "switched"]
+    return app
+
+
+def test_deploy_to_two_hosts_and_invoke_each(fleet, shop: Path) -> None:
+    for h in fleet.hosts[:2]:
+        assert version_at(h, "shop") == "v1"
+        proc = ok(plat("invoke", "shop", "/", "--host", h.name, "--json", env=fleet.env, cwd=shop))
+        assert json.loads(proc.stdout)["body"]["version"] == "v1"
+    status = json.loads(ok(plat("status", "shop", "--json", env=fleet.env, cwd=shop)).stdout)
+    assert [s["host"] for s in status] == [h.name for h in fleet.hosts[:2]]
+    assert {s["apps"][0]["live_version"] for s in status} == {status[0]["apps"][0]["live_version"]}
+    # Deploying the same source again changes nothing anywhere.
+    again = deploy_json(shop, fleet.env)
+    assert again["code"] == 0 and [h["state"] for h in again["hosts"]] == ["unchanged", "unchanged"]
+
+
+def test_a_one_line_change_sends_only_the_changed_layer(fleet, shop: Path) -> None:
+    bump(shop, "v2")
+    res = deploy_json(shop, fleet.env)
+    assert res["code"] == 0, res["stderr"]
+    for h in res["hosts"]:
+        assert h["state"] == "switched" and 0 < h["bytes_sent"] < 200_000, h
+    assert {version_at(h, "shop") for h in fleet.hosts[:2]} == {"v2"}
+
+
+def test_redeploy_under_load_has_no_failed_requests(fleet, shop: Path) -> None:
+    stop = threading.Event()
+    codes: list[int] = []
+
+    def load(url: str) -> None:
+        with httpx.Client(timeout=30) as http:
+            while not stop.is_set():
+                try:
+                    codes.append(http.get(url).status_code)
+                except httpx.HTTPError:
+                    codes.append(-1)
+
+    threads = [threading.Thread(target=load, args=(f"{h.gateway_url}/shop/",)) for h in fleet.hosts[:2] for _ in range(2)]
+    for t in threads:
+        t.start()
+    try:
+        bump(shop, "v3")
+        res = deploy_json(shop, fleet.env)
+    finally:
+        stop.set()
+        for t in threads:
+            t.join()
+    assert res["code"] == 0, res["stderr"]
+    assert len(codes) > 50 and all(c == 200 for c in codes), {c: codes.count(c) for c in set(codes)}
+    assert {version_at(h, "shop") for h in fleet.hosts[:2]} == {"v3"}
+
+
+def test_rollback_on_every_host_and_merged_audit(fleet, shop: Path) -> None:
+    proc = ok(plat("rollback", "shop", "--json", env=fleet.env, cwd=shop))
+    assert len(json.loads(proc.stdout)) == 2
+    assert {version_at(h, "shop") for h in fleet.hosts[:2]} == {"v2"}
+    audit = json.loads(ok(plat("audit", "shop", "--json", env=fleet.env, cwd=shop)).stdout)
+    kinds = {(e["host"], e["kind"]) for e in audit}
+    for h in fleet.hosts[:2]:
+        assert (h.name, "rollback") in kinds and (h.name, "deploy") in kinds
+    assert all("@" in (e.get("actor") or "") for e in audit if e["kind"] in ("deploy", "rollback"))
+
+
+def test_logs_are_merged_and_tagged_with_the_host(fleet, shop: Path) -> None:
+    for h in fleet.hosts[:2]:
+        httpx.get(f"{h.gateway_url}/shop/flaky/log-{h.name}", timeout=10)
+    proc = ok(plat("logs", "shop", "--tail", "50", env=fleet.env, cwd=shop))
+    tagged = {line.split()[0] for line in proc.stdout.splitlines() if line.strip()}
+    assert {h.name for h in fleet.hosts[:2]} <= tagged
+
+
+# -- locks -------------------------------------------------------------------------------------
+def test_a_second_concurrent_deploy_is_refused_by_the_lock(fleet, shop: Path) -> None:
+    bump(shop, "v4")
+    slow_env = {**fleet.env}
+    first = subprocess.Popen([sys.executable, "-m", "plat", "deploy", "--json"], cwd=shop, text=True,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, env={**os.environ, **slow_env})
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            st = json.loads(ok(plat("lock", "status", "shop", "--json", env=fleet.env, cwd=shop)).stdout)
+            if any(s["lock"] for s in st):
+                break
+            time.sleep(0.2)
+        else:
+            pytest.fail("the first deploy never took the lock")
+        second = plat("deploy", env=fleet.env, cwd=shop)
+        assert second.returncode == 1 and "shop is locked on" in second.stderr and "pid" in second.stderr
+    finally:
+        out, err = first.communicate(timeout=600)
+    assert first.returncode == 0, err
+    st = json.loads(ok(plat("lock", "status", "shop", "--json", env=fleet.env, cwd=shop)).stdout)
+    assert not any(s["lock"] for s in st)  # released at the end
+
+
+def test_a_lock_left_by_a_killed_deploy_is_reported_and_released(fleet, shop: Path) -> None:
+    bump(shop, "v5")
+    proc = subprocess.Popen([sys.executable, "-m", "plat", "deploy", "--json"], cwd=shop, text=True,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env={**os.environ, **fleet.env})
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        st = json.loads(ok(plat("lock", "status", "shop", "--json", env=fleet.env, cwd=shop)).stdout)
+        if all(s["lock"] for s in st):
+            break
+        time.sleep(0.1)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    refused = plat("deploy", env=fleet.env, cwd=shop)
+    assert refused.returncode == 1 and "is locked on" in refused.stderr and "plat lock" in refused.stderr
+    ok(plat("lock", "release", "shop", env=fleet.env, cwd=shop))
+    res = deploy_json(shop, fleet.env)
+    assert res["code"] == 0 and res["outcome"] == "ok", res["stderr"]
+    assert {version_at(h, "shop") for h in fleet.hosts[:2]} == {"v5"}
+
+
+# -- secrets -----------------------------------------------------------------------------------
+def test_a_secret_reaches_the_app_and_nowhere_else(fleet, shop: Path) -> None:
+    import hashlib
+
+    canary = "canary-" + os.urandom(8).hex()
+    proc = ok(plat("secrets", "set", "shop", "PLAT_CANARY", env=fleet.env, cwd=shop, stdin=canary))
+    listed = ok(plat("secrets", "list", "shop", env=fleet.env, cwd=shop))
+    assert "PLAT_CANARY" in listed.stdout
+    outputs = proc.stdout + proc.stderr + listed.stdout + listed.stderr
+    for h in fleet.hosts[:2]:
+        seen = httpx.get(f"{h.gateway_url}/shop/env/PLAT_CANARY", timeout=10).json()
+        assert seen == {"set": True, "sha256": hashlib.sha256(canary.encode()).hexdigest()}
+    audit = ok(plat("audit", "shop", "--json", env=fleet.env, cwd=shop))
+    outputs += audit.stdout + audit.stderr
+    assert "PLAT_CANARY" in audit.stdout and canary not in outputs
+    h1 = fleet.hosts[0]
+    image = json.loads(h1.check("docker inspect plat-agent --format '{{json .Config.Env}}'"))
+    assert canary not in json.dumps(image)
+    assert canary not in h1.check("docker logs plat-agent 2>&1")
+    assert canary not in h1.check("ps auxww")
+    images = h1.check("docker images --format '{{.Repository}}:{{.Tag}}' shop").split()
+    for ref in images:
+        assert canary not in h1.check(f"docker history --no-trunc {ref}")
+        rc, _ = h1.exec(f"docker save {ref} | grep -a -c {canary}")
+        assert rc == 1  # grep found nothing in any layer
+    stored = h1.check("stat -c '%a %U' /var/lib/plat-agent/secrets/shop.json")
+    assert stored.split() == ["600", "root"]
+
+
+# -- failures mid-deploy -----------------------------------------------------------------------
+def test_a_host_dying_mid_deploy_rolls_the_others_back(fleet, tmp_path: Path) -> None:
+    doomed = fleet.spare_host("h3")
+    app = make_app(tmp_path, "dying", [fleet.hosts[0].name, doomed.name], deploy={"batch": 1})
+    bump(app, "v1")
+    first = deploy_json(app, fleet.env)
+    assert first["code"] == 0, first["stderr"]
+    bump(app, "v2")
+    # The new version boots slowly, so the doomed host (switched second) is mid-warm when it dies.
+    manifest = yaml.safe_load((app / "plat.yaml").read_text())
+    manifest["env"] = {"STARTUP_DELAY": "4"}
+    (app / "plat.yaml").write_text(yaml.safe_dump(manifest))
+    proc = subprocess.Popen([sys.executable, "-m", "plat", "deploy", "--json"], cwd=app, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env={**os.environ, **fleet.env})
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline and proc.poll() is None:
+        rc, out = doomed.exec("docker ps --format '{{.Names}}'")
+        if rc == 0 and out.count("dying") >= 2:  # the new version's instance is starting
+            break
+        time.sleep(0.2)
+    doomed.container.kill()
+    out, err = proc.communicate(timeout=300)
+    assert proc.returncode == 1
+    res = json.loads(out)
+    by = {h["host"]: h for h in res["hosts"]}
+    assert by[fleet.hosts[0].name]["state"] == "rolled back"
+    assert by[doomed.name]["state"] == "failed" and doomed.name in by[doomed.name]["detail"]
+    assert "back on (or still on) its previous version" in err
+    assert version_at(fleet.hosts[0], "dying") == "v1"
+
+
+# -- registry mode -----------------------------------------------------------------------------
+def test_registry_mode_pushes_once_and_hosts_pull(fleet, tmp_path: Path) -> None:
+    reg = fleet.registry()
+    app = make_app(tmp_path, "pulled", [h.name for h in fleet.hosts[:2]], registry=f"{reg.address}/team")
+    bump(app, "v1")
+    env = {**fleet.env, "PLAT_REGISTRY_USERNAME": reg.username, "PLAT_REGISTRY_PASSWORD": reg.password}
+    res = deploy_json(app, env)
+    assert res["code"] == 0, res["stderr"]
+    assert res["image"].startswith(f"{reg.address}/team/pulled:")
+    assert [h["bytes_sent"] for h in res["hosts"]] == [None, None]
+    assert reg.password not in res["stderr"]
+    for h in fleet.hosts[:2]:
+        assert version_at(h, "pulled") == "v1"
+    bad = deploy_json(app, {**env, "PLAT_REGISTRY_PASSWORD": "wrong"}, "--force")
+    assert bad["code"] == 1 and "wrong" not in bad["stderr"]

@@ -6,6 +6,7 @@ lives here too, so an accepted invocation survives an agent restart.
 
 from __future__ import annotations
 
+import hmac
 import json
 import sqlite3
 import threading
@@ -43,6 +44,17 @@ SCHEMA: list[tuple[str, ...]] = [
         # SHA-256 (hex) of the app's API key; NULL means the app is public.
         "ALTER TABLE apps ADD COLUMN api_key_hash TEXT",
     ),
+    (
+        # The audit trail: who (X-Plat-Actor, else the tenant) did it, for which tenant.
+        "ALTER TABLE events ADD COLUMN actor TEXT",
+        "ALTER TABLE events ADD COLUMN tenant TEXT",
+        "UPDATE events SET tenant=(SELECT tenant FROM apps WHERE apps.name=events.app)",
+        "CREATE INDEX events_app ON events(app, id)",
+        # Per-app deploy leases; only the SHA-256 of the holder's token is kept.
+        """CREATE TABLE locks (app TEXT PRIMARY KEY, token_hash TEXT NOT NULL, holder TEXT NOT NULL,
+                              machine TEXT NOT NULL, pid INTEGER NOT NULL, since REAL NOT NULL,
+                              renewed REAL NOT NULL, ttl REAL NOT NULL, tenant TEXT NOT NULL)""",
+    ),
 ]
 
 
@@ -55,8 +67,22 @@ class Store:
         self.path = path
         self._local = threading.local()
         db = self._conn()
-        db.execute("PRAGMA journal_mode=WAL")
+        self._wal(db)
         self._migrate(db)
+
+    @staticmethod
+    def _wal(db: sqlite3.Connection, attempts: int = 200) -> None:
+        """Switch the file to WAL. SQLite can refuse the switch at once ("database is locked",
+        without waiting on the busy timeout) while another process opens the same fresh file,
+        so retry for a few seconds."""
+        for attempt in range(attempts):
+            try:
+                db.execute("PRAGMA journal_mode=WAL")
+                return
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or attempt == attempts - 1:
+                    raise
+                time.sleep(0.02)
 
     def _migrate(self, db: sqlite3.Connection) -> None:
         """Apply pending schema versions under the write lock, so two processes starting on
@@ -125,19 +151,28 @@ class Store:
         return self.query("SELECT name, token_hash, admin FROM tenants")
 
     # -- apps and versions -------------------------------------------------------------------
-    def event(self, db: sqlite3.Connection, app: str, kind: str, **detail: Any) -> None:
-        db.execute("INSERT INTO events (app, kind, detail, at) VALUES (?, ?, ?, ?)",
-                   (app, kind, json.dumps(detail), time.time()))
+    def event(self, db: sqlite3.Connection, app: str, kind: str, *, actor: str | None = None,
+              tenant: str | None = None, **detail: Any) -> None:
+        """Append to the audit trail inside `db`'s transaction; the tenant defaults to the app's."""
+        db.execute("INSERT INTO events (app, kind, detail, at, actor, tenant) "
+                   "VALUES (?, ?, ?, ?, ?, coalesce(?, (SELECT tenant FROM apps WHERE name=?)))",
+                   (app, kind, json.dumps(detail), time.time(), actor, tenant, app))
+
+    def record(self, app: str, kind: str, *, actor: str | None = None, tenant: str | None = None,
+               **detail: Any) -> None:
+        """An audit event on its own (for changes that live outside the database, like secrets)."""
+        with self.tx() as db:
+            self.event(db, app, kind, actor=actor, tenant=tenant, **detail)
 
     def add_version(self, app: str, tenant: str, version: str, image: str, digest: str | None,
-                    manifest: dict[str, Any]) -> None:
+                    manifest: dict[str, Any], actor: str | None = None) -> None:
         with self.tx() as db:
             db.execute("INSERT OR IGNORE INTO apps (name, tenant, created) VALUES (?, ?, ?)", (app, tenant, time.time()))
             db.execute("INSERT OR REPLACE INTO versions VALUES (?, ?, ?, ?, ?, 'warming', ?)",
                        (app, version, image, digest, json.dumps(manifest), time.time()))
-            self.event(db, app, "deploy-started", version=version, image=image)
+            self.event(db, app, "deploy-started", actor=actor, version=version, image=image, digest=digest)
 
-    def activate(self, app: str, version: str, keep: int) -> list[str]:
+    def activate(self, app: str, version: str, keep: int, actor: str | None = None) -> list[str]:
         """Make `version` live in one transaction; returns versions pruned beyond `keep`.
 
         Refuses a version that is unknown or failed: the live route never points at nothing."""
@@ -150,7 +185,7 @@ class Store:
             db.execute("UPDATE versions SET status='retired' WHERE app=? AND status='live'", (app,))
             db.execute("UPDATE versions SET status='live' WHERE app=? AND version=?", (app, version))
             db.execute("UPDATE apps SET live_version=? WHERE name=?", (version, app))
-            self.event(db, app, "switched", version=version, previous=prev[0] if prev else None)
+            self.event(db, app, "switched", actor=actor, version=version, previous=prev[0] if prev else None)
             old = [r[0] for r in db.execute(
                 "SELECT version FROM versions WHERE app=? AND status='retired' ORDER BY created DESC", (app,))]
             pruned = old[keep:]
@@ -158,30 +193,30 @@ class Store:
                 db.execute("DELETE FROM versions WHERE app=? AND version=?", (app, v))
             return pruned
 
-    def fail_version(self, app: str, version: str, reason: str) -> None:
+    def fail_version(self, app: str, version: str, reason: str, actor: str | None = None) -> None:
         with self.tx() as db:
             db.execute("UPDATE versions SET status='failed' WHERE app=? AND version=?", (app, version))
-            self.event(db, app, "deploy-failed", version=version, reason=reason[-2000:])
+            self.event(db, app, "deploy-failed", actor=actor, version=version, reason=reason[-2000:])
             if not db.execute("SELECT live_version FROM apps WHERE name=?", (app,)).fetchone()[0]:
                 db.execute("DELETE FROM apps WHERE name=?", (app,))
 
-    def set_scale(self, app: str, min_warm: int | None, max_instances: int | None) -> None:
+    def set_scale(self, app: str, min_warm: int | None, max_instances: int | None, actor: str | None = None) -> None:
         with self.tx() as db:
             db.execute("UPDATE apps SET min_warm=coalesce(?, min_warm), max_instances=coalesce(?, max_instances) "
                        "WHERE name=?", (min_warm, max_instances, app))
-            self.event(db, app, "scaled", min_warm=min_warm, max_instances=max_instances)
+            self.event(db, app, "scaled", actor=actor, min_warm=min_warm, max_instances=max_instances)
 
-    def set_api_key(self, app: str, key_hash: str | None) -> None:
+    def set_api_key(self, app: str, key_hash: str | None, actor: str | None = None) -> None:
         """Require an API key (its SHA-256, hex) for the app's gateway routes, or make it public (None)."""
         with self.tx() as db:
             if db.execute("UPDATE apps SET api_key_hash=? WHERE name=?", (key_hash, app)).rowcount != 1:
                 raise StoreError(f"no such app {app!r}")
-            self.event(db, app, "api-key", public=key_hash is None)
+            self.event(db, app, "api-key", actor=actor, public=key_hash is None)
 
-    def delete_app(self, app: str) -> None:
+    def delete_app(self, app: str, actor: str | None = None, **detail: Any) -> None:
         with self.tx() as db:
+            self.event(db, app, "destroyed", actor=actor, **detail)
             db.execute("DELETE FROM apps WHERE name=?", (app,))
-            self.event(db, app, "destroyed")
 
     def app(self, app: str) -> dict[str, Any] | None:
         rows = self.query("SELECT * FROM apps WHERE name=?", app)
@@ -206,6 +241,67 @@ class Store:
         for r in rows:
             r["detail"] = json.loads(r["detail"])
         return rows
+
+    def audit(self, app: str, tenant: str | None, limit: int = 100) -> list[dict[str, Any]]:
+        """The app's audit trail, newest first; with `tenant`, only that tenant's entries."""
+        sql = "SELECT at, app, kind, actor, detail FROM events WHERE app=?"
+        args: list[Any] = [app]
+        if tenant is not None:
+            sql += " AND tenant=?"
+            args.append(tenant)
+        rows = self.query(sql + " ORDER BY id DESC LIMIT ?", *args, limit)
+        for r in rows:
+            r["detail"] = json.loads(r["detail"])
+        return rows
+
+    # -- deploy locks (leases) ---------------------------------------------------------------
+    def lock(self, app: str) -> dict[str, Any] | None:
+        rows = self.query("SELECT * FROM locks WHERE app=?", app)
+        return rows[0] if rows else None
+
+    def acquire_lock(self, app: str, tenant: str, token_hash: str, holder: str, machine: str, pid: int, ttl: float,
+                     actor: str | None = None, now: float | None = None) -> tuple[bool, dict[str, Any]]:
+        """Take the app's lease if nobody holds it (a stale one included): `(True, new row)`,
+        else `(False, the holder's row)`. One IMMEDIATE transaction: two callers never both win."""
+        now = time.time() if now is None else now
+        with self.tx() as db:
+            held = db.execute("SELECT * FROM locks WHERE app=?", (app,)).fetchone()
+            if held is not None:
+                return False, dict(held)
+            row = {"app": app, "token_hash": token_hash, "holder": holder, "machine": machine, "pid": pid,
+                   "since": now, "renewed": now, "ttl": ttl, "tenant": tenant}
+            db.execute("INSERT INTO locks (app, token_hash, holder, machine, pid, since, renewed, ttl, tenant) "
+                       "VALUES (:app, :token_hash, :holder, :machine, :pid, :since, :renewed, :ttl, :tenant)", row)
+            self.event(db, app, "lock-acquire", actor=actor, tenant=tenant, holder=holder, machine=machine, pid=pid,
+                       ttl=ttl)
+        return True, row
+
+    def renew_lock(self, app: str, token_hash: str, now: float | None = None) -> dict[str, Any] | None:
+        """Extend the lease held with this token; None when the caller does not hold it (lost)."""
+        now = time.time() if now is None else now
+        with self.tx() as db:
+            held = db.execute("SELECT * FROM locks WHERE app=?", (app,)).fetchone()
+            if held is None or not hmac.compare_digest(held["token_hash"], token_hash):
+                return None
+            db.execute("UPDATE locks SET renewed=? WHERE app=?", (now, app))
+        return {**dict(held), "renewed": now}
+
+    def release_lock(self, app: str, token_hash: str | None, force: bool = False,
+                     actor: str | None = None) -> tuple[bool, dict[str, Any] | None]:
+        """Release the lease held with this token (or, with `force`, whoever holds it).
+        Returns whether it was released and the lease as it was (None when there was none)."""
+        with self.tx() as db:
+            held = db.execute("SELECT * FROM locks WHERE app=?", (app,)).fetchone()
+            if held is None:
+                return False, None
+            mine = token_hash is not None and hmac.compare_digest(held["token_hash"], token_hash)
+            if not (mine or force):
+                return False, dict(held)
+            db.execute("DELETE FROM locks WHERE app=?", (app,))
+            who = {"holder": held["holder"], "machine": held["machine"], "pid": held["pid"], "since": held["since"]}
+            self.event(db, app, "lock-release" if mine else "lock-force-release", actor=actor, tenant=held["tenant"],
+                       **who)
+        return True, dict(held)
 
     # -- the async queue ---------------------------------------------------------------------
     def enqueue(self, app: str, tenant: str, method: str, path: str, headers: dict[str, str], body: bytes,

@@ -171,6 +171,57 @@ def test_api_key_and_scale_and_delete(store: Store) -> None:
     assert [e["kind"] for e in store.events("web")][:3] == ["destroyed", "scaled", "api-key"]
 
 
+# -- the audit trail -----------------------------------------------------------------------------
+def test_every_change_names_its_actor_and_tenant(store: Store) -> None:
+    store.add_version("web", "acme", "v1", "web:v1", "sha256:1", {}, actor="alice@laptop")
+    store.activate("web", "v1", keep=3, actor="alice@laptop")
+    store.set_scale("web", 1, 3, actor="bob")
+    store.set_api_key("web", "ab" * 32, actor="bob")
+    store.record("web", "secret-set", actor="carol", key="DB_URL")
+    store.delete_app("web", actor="dave", secrets_removed=1)
+    trail = store.audit("web", "acme")
+    assert [(e["kind"], e["actor"]) for e in trail] == [
+        ("destroyed", "dave"), ("secret-set", "carol"), ("api-key", "bob"), ("scaled", "bob"),
+        ("switched", "alice@laptop"), ("deploy-started", "alice@laptop")]
+    assert all(set(e) == {"at", "app", "kind", "actor", "detail"} for e in trail)
+    assert trail[0]["detail"] == {"secrets_removed": 1} and trail[1]["detail"] == {"key": "DB_URL"}
+    assert trail[-1]["detail"] == {"version": "v1", "image": "web:v1", "digest": "sha256:1"}
+    assert trail[0]["at"] >= trail[-1]["at"] > 0
+    assert {r["tenant"] for r in store.query("SELECT tenant FROM events")} == {"acme"}, \
+        "the destroy is recorded while the app (and so its tenant) still exists"
+    assert [e["kind"] for e in store.audit("web", "acme", limit=2)] == ["destroyed", "secret-set"]
+
+
+def test_the_audit_trail_is_per_tenant(store: Store) -> None:
+    store.add_version("web", "acme", "v1", "web:v1", None, {}, actor="a")
+    store.fail_version("web", "v1", "boom", actor="a")  # a failed first deploy: the name is free again
+    store.record("web", "secret-set", actor="o", tenant="other", key="K")
+    assert [e["kind"] for e in store.audit("web", "acme")] == ["deploy-failed", "deploy-started"]
+    assert [e["kind"] for e in store.audit("web", "other")] == ["secret-set"]
+    assert len(store.audit("web", None)) == 3, "no tenant filter: every entry (the admin's view)"
+
+
+def test_version_2_events_migrate_with_their_apps_tenant(tmp_path: Path) -> None:
+    path = tmp_path / "agent.db"
+    old = sqlite3.connect(path)
+    for statements in SCHEMA[:2]:
+        for statement in statements:
+            old.execute(statement)
+    old.execute("INSERT INTO tenants VALUES ('acme', 'h', 0, 1.0)")
+    old.execute("INSERT INTO apps (name, tenant, created) VALUES ('web', 'acme', 1.0)")
+    old.execute("""INSERT INTO events (app, kind, detail, at) VALUES ('web', 'switched', '{"version": "v1"}', 2.0)""")
+    old.execute("""INSERT INTO events (app, kind, detail, at) VALUES ('gone', 'destroyed', '{}', 3.0)""")
+    old.execute("PRAGMA user_version=2")
+    old.commit()
+    old.close()
+    s = Store(path)
+    assert {"actor", "tenant"} <= columns(s, "events") and "locks" in {
+        r["name"] for r in s.query("SELECT name FROM sqlite_master WHERE type='table'")}
+    assert s.audit("web", "acme") == [{"at": 2.0, "app": "web", "kind": "switched", "actor": None,
+                                       "detail": {"version": "v1"}}]
+    assert s.audit("gone", "acme") == [] and len(s.audit("gone", None)) == 1
+
+
 def test_apps_are_listed_per_tenant(store: Store) -> None:
     store.add_version("web", "acme", "v1", "web:v1", None, {})
     store.add_version("api", "other", "v1", "api:v1", None, {})

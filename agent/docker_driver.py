@@ -15,9 +15,15 @@ from typing import Any
 import docker
 from docker.models.containers import Container
 
+from agent.images import auth_config, parse_reference
+
 MANAGED = "plat.managed"
 ROLE_INSTANCE = "instance"
 AGENT_LABEL = "plat.agent"
+
+
+class PullFailed(Exception):
+    """The engine could not pull an image; the message is the engine's (no credentials)."""
 
 
 @dataclass(frozen=True)
@@ -120,6 +126,35 @@ class DockerDriver:
         if app:
             labels.append(f"plat.app={app}")
         return [self._instance(c) for c in self.client.containers.list(all=True, filters={"label": labels})]
+
+    def ensure_image(self, image: str, auth: Mapping[str, str] | None = None, always: bool = False) -> bool:
+        """Pull `image` unless it is present (`always`: pull anyway, e.g. a moved tag); whether it pulled.
+
+        Streams the engine's progress so an error reported mid-pull is seen, not just the end."""
+        if not always:
+            try:
+                self.client.images.get(image)
+                return False
+            except docker.errors.ImageNotFound:
+                pass
+        repository, tag = parse_reference(image).pull_args()
+        try:
+            for event in self.client.api.pull(repository, tag=tag, stream=True, decode=True,
+                                              auth_config=auth_config(auth)):
+                if isinstance(event, dict) and event.get("error"):
+                    raise PullFailed(str(event["error"]))
+        except docker.errors.APIError as exc:
+            raise PullFailed(str(exc.explanation or exc)) from None
+        return True
+
+    def layer_diff_ids(self) -> list[list[str]]:
+        out = []
+        for image_id in self.client.api.images(quiet=True):
+            try:
+                out.append(list(self.client.api.inspect_image(image_id)["RootFS"].get("Layers") or []))
+            except docker.errors.NotFound:
+                continue  # removed while we looked
+        return out
 
     def logs(self, instance_id: str, tail: int = 50, since: float | None = None) -> str:
         kw: dict[str, Any] = {"tail": tail}

@@ -19,7 +19,7 @@ def status(app: Annotated[str, typer.Argument(help="App name.")],
     from plat.fleet.lock import describe
     from plat.targets import each_agent, raise_failures, scope
 
-    results = each_agent(scope(app_dir, env, host, label), lambda c: c.get_lock(app).get("lock"))
+    results = each_agent(scope(app_dir, env, host, label), lambda c: c.get_lock(app))
     if json_:
         print_json([{"host": h, "lock": r, "error": e.message if e else None} for h, r, e in results])
     else:

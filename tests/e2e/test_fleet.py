@@ -172,8 +172,8 @@ def test_rollback_on_every_host_and_merged_audit(fleet, shop: Path) -> None:
     audit = json.loads(ok(plat("audit", "shop", "--json", env=fleet.env, cwd=shop)).stdout)
     kinds = {(e["host"], e["kind"]) for e in audit}
     for h in fleet.hosts[:2]:
-        assert (h.name, "rollback") in kinds and (h.name, "deploy") in kinds
-    assert all("@" in (e.get("actor") or "") for e in audit if e["kind"] in ("deploy", "rollback"))
+        assert (h.name, "rollback") in kinds and (h.name, "switched") in kinds and (h.name, "lock-acquire") in kinds
+    assert all("@" in (e.get("actor") or "") for e in audit if e["kind"] in ("switched", "rollback"))
 
 
 def test_logs_are_merged_and_tagged_with_the_host(fleet, shop: Path) -> None:
@@ -279,6 +279,7 @@ def test_a_host_dying_mid_deploy_rolls_the_others_back(fleet, tmp_path: Path) ->
         time.sleep(0.2)
     doomed.container.kill()
     out, err = proc.communicate(timeout=300)
+    fleet.testbed.remove_host(doomed.name)
     assert proc.returncode == 1
     res = json.loads(out)
     by = {h["host"]: h for h in res["hosts"]}

@@ -10,6 +10,7 @@ import json
 import logging
 import queue
 import re
+import ssl
 import threading
 import time
 from collections.abc import Callable
@@ -17,13 +18,16 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from agent import __version__
+from agent import locks
 from agent.core import Agent, AgentError
 from agent.httpserver import BodyTooLarge, Handler, Server
 from agent.openapi import OPENAPI
+from agent.secret_store import check_key, check_value
 from agent.tokens import Principal, authenticate, key_allows, new_token, token_hash
 
 log = logging.getLogger("plat.agent.api")
 _APP = r"(?P<app>[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)"
+_KEY = r"(?P<key>[^/]+)"  # checked in the handler, so a bad name gets a 400 that says why
 Route = tuple[str, re.Pattern[str], str, bool]
 
 
@@ -41,6 +45,16 @@ def _routes() -> list[Route]:
         ("GET", rf"/v1/apps/{_APP}/events", "events", False),
         ("POST", rf"/v1/apps/{_APP}/api-key", "create_api_key", False),
         ("DELETE", rf"/v1/apps/{_APP}/api-key", "delete_api_key", False),
+        ("POST", rf"/v1/apps/{_APP}/restart", "restart", False),
+        ("GET", rf"/v1/apps/{_APP}/audit", "audit", False),
+        ("GET", rf"/v1/apps/{_APP}/lock", "get_lock", False),
+        ("POST", rf"/v1/apps/{_APP}/lock", "lock", False),
+        ("DELETE", rf"/v1/apps/{_APP}/lock", "release_lock", False),
+        ("POST", rf"/v1/apps/{_APP}/lock/renew", "renew_lock", False),
+        ("GET", rf"/v1/apps/{_APP}/secrets", "list_secrets", False),
+        ("PUT", rf"/v1/apps/{_APP}/secrets/{_KEY}", "set_secret", False),
+        ("DELETE", rf"/v1/apps/{_APP}/secrets/{_KEY}", "delete_secret", False),
+        ("GET", r"/v1/images/layers", "layers", False),
         ("GET", r"/v1/invocations", "list_invocations", False),
         ("GET", r"/v1/invocations/(?P<inv>[0-9a-f]{32})", "get_invocation", False),
         ("GET", r"/v1/tenants", "list_tenants", True),
@@ -55,12 +69,65 @@ ASYNC = re.compile(rf"^/async/{_APP}(?P<path>/.*)?$")
 ASYNC_STATUS = re.compile(rf"^/async/{_APP}/~invocations/(?P<inv>[0-9a-f]{{32}})$")
 
 
+ACTOR_HEADER = "X-Plat-Actor"
+MAX_ACTOR = 200
+_PRINTABLE_ASCII = re.compile(r"^[\x20-\x7e]*$")
+
+
 def _int(q: dict[str, list[str]], key: str) -> int | None:
     v = q.get(key, [None])[0]
     return int(v) if v is not None and v.lstrip("-").isdigit() else None
 
 
-def make_api(agent: Agent, bind: str, port: int) -> Server:
+def parse_actor(header: str | None, default: str) -> str:
+    """Who the audit trail names: `X-Plat-Actor` (printable ASCII, at most 200 characters) or,
+    when absent or blank, the caller's tenant. ValueError for anything else."""
+    value = (header or "").strip()
+    if not value:
+        return default
+    if len(value) > MAX_ACTOR or not _PRINTABLE_ASCII.fullmatch(value):
+        raise ValueError(f"{ACTOR_HEADER} must be printable ASCII of at most {MAX_ACTOR} characters")
+    return value
+
+
+def parse_pull(value: Any) -> dict[str, Any] | None:
+    """A deploy's `pull` option: `{"auth": {"username", "password"} | None, "always": bool}`."""
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        raise ValueError("pull must be an object")
+    auth, always = value.get("auth"), value.get("always", False)
+    if not isinstance(always, bool):
+        raise ValueError("pull.always must be true or false")
+    if auth is not None:
+        if not isinstance(auth, dict) or not all(isinstance(auth.get(k), str) and auth.get(k)
+                                                 for k in ("username", "password")):
+            raise ValueError("pull.auth must be null or an object with username and password strings")
+        auth = {"username": auth["username"], "password": auth["password"]}
+    return {"auth": auth, "always": always}
+
+
+def release_request(body: dict[str, Any]) -> tuple[str | None, bool]:
+    """`(token, force)` from a lock release body: the holder's token, or `force: true`."""
+    token, force = body.get("token"), body.get("force", False)
+    if not isinstance(force, bool) or (token is not None and (not isinstance(token, str) or not token)):
+        raise ValueError("token must be a string and force true or false")
+    if token is None and not force:
+        raise ValueError("pass the lock's token, or force: true to release another holder's lock")
+    return token, force
+
+
+def _limit(q: dict[str, list[str]], default: int = 100, most: int = 1000) -> int:
+    """`?limit=N` (1..most), or the default when absent."""
+    raw = q.get("limit", [None])[0]
+    if raw is None:
+        return default
+    if not raw.isdigit() or not 1 <= int(raw) <= most:
+        raise ValueError(f"limit must be an integer from 1 to {most}")
+    return int(raw)
+
+
+def make_api(agent: Agent, bind: str, port: int, ssl_context: ssl.SSLContext | None = None) -> Server:
     class Api(Handler):
         max_body = agent.settings.max_body
 
@@ -81,6 +148,7 @@ def make_api(agent: Agent, bind: str, port: int) -> Server:
                         if admin and not who.admin:
                             self.send_error_json(403, "this route needs the admin token")
                             return
+                        self.actor = parse_actor(self.headers.get(ACTOR_HEADER), who.tenant)
                         getattr(self, "r_" + name)(who, parse_qs(url.query), **m.groupdict())
                         return
                 allowed = sorted({method for method, p, _, _ in ROUTES if p.match(url.path)})
@@ -90,7 +158,7 @@ def make_api(agent: Agent, bind: str, port: int) -> Server:
                 else:
                     self.send_error_json(404, "no such route")
             except AgentError as exc:
-                self.send_error_json(exc.status, exc.message, detail=exc.detail[-4000:])
+                self.send_error_json(exc.status, exc.message, detail=exc.detail[-4000:], **exc.extra)
             except BodyTooLarge:
                 self.send_error_json(413, "request body too large")
             except (ValueError, KeyError, TypeError) as exc:
@@ -120,6 +188,21 @@ def make_api(agent: Agent, bind: str, port: int) -> Server:
             if row is None or (not who.admin and row["tenant"] != who.tenant):
                 raise AgentError(404, f"no such app {app!r}")
 
+        def _acting_tenant(self, who: Principal, app: str, claimed_by: str | None) -> str:
+            """The tenant a lock or secret of `app` belongs to: the app's owner when it exists, else
+            the tenant that claimed the name first (`claimed_by`), else the caller's. 403 for another's."""
+            row = agent.store.app(app)
+            owner = row["tenant"] if row else claimed_by
+            if owner is not None and owner != who.tenant and not who.admin:
+                raise AgentError(403, f"app {app!r} belongs to another tenant")
+            return owner or who.tenant
+
+        def _lock_tenant(self, who: Principal, app: str) -> str:
+            return self._acting_tenant(who, app, (agent.store.lock(app) or {}).get("tenant"))
+
+        def _secrets_tenant(self, who: Principal, app: str) -> str:
+            return self._acting_tenant(who, app, agent.secrets.tenant(app))
+
         # -- routes --------------------------------------------------------------------------
         def r_health(self, who: Principal, q: dict, **_: str) -> None:
             self.send_json(200, {"status": "ok", "version": __version__, "tenant": who.tenant})
@@ -136,7 +219,7 @@ def make_api(agent: Agent, bind: str, port: int) -> Server:
 
         def r_delete_app(self, who: Principal, q: dict, app: str, **_: str) -> None:
             self._owned(who, app)
-            agent.destroy(agent.store.app(app)["tenant"], app)
+            agent.destroy(agent.store.app(app)["tenant"], app, actor=self.actor)
             self.send_json(200, {"app": app, "destroyed": True})
 
         def r_deploy(self, who: Principal, q: dict, app: str, **_: str) -> None:
@@ -147,20 +230,23 @@ def make_api(agent: Agent, bind: str, port: int) -> Server:
             for key in ("version", "image", "manifest"):
                 if key not in body:
                     raise ValueError(f"missing {key!r}")
-            if not VERSION.match(str(body["version"])) or not str(body["image"]).strip():
+            if not VERSION.fullmatch(str(body["version"])) or not str(body["image"]).strip():
                 raise ValueError("version must match [A-Za-z0-9._-]{1,128} and image must be an image reference")
             if not isinstance(body["manifest"], dict):
                 raise ValueError("manifest must be an object")
             if not isinstance(body.get("digest"), (str, type(None))):
                 raise ValueError("digest must be a string")
+            pull = parse_pull(body.get("pull"))
             result = agent.deploy(who.tenant, app, str(body["version"]), str(body["image"]), body["manifest"],
-                                  body.get("digest"))
+                                  body.get("digest"), actor=self.actor, pull=pull)
             self.send_json(200, result)
 
         def r_rollback(self, who: Principal, q: dict, app: str, **_: str) -> None:
             self._owned(who, app)
             version = self._json_body().get("version")
-            self.send_json(200, agent.rollback(agent.store.app(app)["tenant"], app, version))
+            if not isinstance(version, (str, type(None))):
+                raise ValueError("version must be a string")
+            self.send_json(200, agent.rollback(agent.store.app(app)["tenant"], app, version, actor=self.actor))
 
         def r_scale(self, who: Principal, q: dict, app: str, **_: str) -> None:
             self._owned(who, app)
@@ -169,7 +255,7 @@ def make_api(agent: Agent, bind: str, port: int) -> Server:
             for v in (lo, hi):
                 if v is not None and (not isinstance(v, int) or v < 0):
                     raise ValueError("min_warm and max_instances must be non-negative integers")
-            self.send_json(200, agent.scale(agent.store.app(app)["tenant"], app, lo, hi))
+            self.send_json(200, agent.scale(agent.store.app(app)["tenant"], app, lo, hi, actor=self.actor))
 
         def r_events(self, who: Principal, q: dict, app: str, **_: str) -> None:
             self._owned(who, app)
@@ -220,14 +306,67 @@ def make_api(agent: Agent, bind: str, port: int) -> Server:
 
         def r_create_api_key(self, who: Principal, q: dict, app: str, **_: str) -> None:
             self._owned(who, app)
-            key = agent.set_api_key(agent.store.app(app)["tenant"], app, required=True)
+            key = agent.set_api_key(agent.store.app(app)["tenant"], app, required=True, actor=self.actor)
             self.send_json(201, {"app": app, "public": False, "api_key": key,
                                  "hint": "send it as X-Plat-Key; it is shown only once"})
 
         def r_delete_api_key(self, who: Principal, q: dict, app: str, **_: str) -> None:
             self._owned(who, app)
-            agent.set_api_key(agent.store.app(app)["tenant"], app, required=False)
+            agent.set_api_key(agent.store.app(app)["tenant"], app, required=False, actor=self.actor)
             self.send_json(200, {"app": app, "public": True})
+
+        def r_restart(self, who: Principal, q: dict, app: str, **_: str) -> None:
+            self._owned(who, app)
+            self.send_json(200, agent.restart(agent.store.app(app)["tenant"], app, actor=self.actor))
+
+        def r_audit(self, who: Principal, q: dict, app: str, **_: str) -> None:
+            """An existing app's trail for its owner; a name that does not exist (yet, or any more)
+            shows the caller's own entries (a lock taken or a secret set before a first deploy)."""
+            row = agent.store.app(app)
+            if row is not None:
+                self._owned(who, app)
+            self.send_json(200, agent.store.audit(app, self._tenant(who), _limit(q)))
+
+        # -- deploy locks --------------------------------------------------------------------
+        def r_get_lock(self, who: Principal, q: dict, app: str, **_: str) -> None:
+            self._lock_tenant(who, app)
+            self.send_json(200, {"lock": agent.lock_status(app)})
+
+        def r_lock(self, who: Principal, q: dict, app: str, **_: str) -> None:
+            tenant = self._lock_tenant(who, app)
+            holder, machine, pid, ttl = locks.lock_request(self._json_body())
+            self.send_json(200, agent.lock(tenant, app, holder, machine, pid, ttl, actor=self.actor))
+
+        def r_renew_lock(self, who: Principal, q: dict, app: str, **_: str) -> None:
+            self._lock_tenant(who, app)
+            token = self._json_body().get("token")
+            if not isinstance(token, str) or not token:
+                raise ValueError("token must be the string the lock request returned")
+            self.send_json(200, agent.renew_lock(app, token))
+
+        def r_release_lock(self, who: Principal, q: dict, app: str, **_: str) -> None:
+            self._lock_tenant(who, app)
+            token, force = release_request(self._json_body())
+            self.send_json(200, agent.release_lock(app, token, force, actor=self.actor))
+
+        # -- secrets -------------------------------------------------------------------------
+        def r_list_secrets(self, who: Principal, q: dict, app: str, **_: str) -> None:
+            self._secrets_tenant(who, app)
+            self.send_json(200, agent.secrets.listing(app))
+
+        def r_set_secret(self, who: Principal, q: dict, app: str, key: str, **_: str) -> None:
+            tenant = self._secrets_tenant(who, app)
+            check_key(key)
+            value = check_value(self._json_body().get("value"))
+            self.send_json(200, agent.set_secret(tenant, app, key, value, actor=self.actor))
+
+        def r_delete_secret(self, who: Principal, q: dict, app: str, key: str, **_: str) -> None:
+            tenant = self._secrets_tenant(who, app)
+            check_key(key)
+            self.send_json(200, agent.delete_secret(tenant, app, key, actor=self.actor))
+
+        def r_layers(self, who: Principal, q: dict, **_: str) -> None:
+            self.send_json(200, {"chains": agent.layer_chains()})
 
         def r_list_invocations(self, who: Principal, q: dict, **_: str) -> None:
             app = q.get("app", [None])[0]
@@ -244,7 +383,7 @@ def make_api(agent: Agent, bind: str, port: int) -> Server:
 
         def r_create_tenant(self, who: Principal, q: dict, **_: str) -> None:
             name = self._json_body().get("name", "")
-            if not isinstance(name, str) or not re.match(r"^[a-z0-9][a-z0-9-]{0,62}$", name):
+            if not isinstance(name, str) or not re.fullmatch(r"[a-z0-9][a-z0-9-]{0,62}", name):
                 raise ValueError("tenant name must be lowercase letters, digits and '-'")
             if any(t["name"] == name for t in agent.store.tenants()):
                 raise AgentError(409, f"tenant {name!r} exists")
@@ -281,7 +420,9 @@ def make_api(agent: Agent, bind: str, port: int) -> Server:
             if row is not None and not key_allows(self.headers.get("X-Plat-Key"), row.get("api_key_hash")):
                 raise AgentError(401, "missing or wrong X-Plat-Key")
 
-    return Server((bind, port), Api)
+    server = Server((bind, port), Api)
+    server.ssl_context = ssl_context
+    return server
 
 
 def _public(row: dict[str, Any]) -> dict[str, Any]:

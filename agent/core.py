@@ -6,26 +6,34 @@ import logging
 import re
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
+from agent import locks
 from agent.db import Store
 from agent.docker_driver import InstanceSpec
 from agent.haproxy_config import AppRoute, Server
+from agent.images import all_chains, pull_secrets, redact
 from agent.pool import AppPool, Driver, Member, Router, StartFailed
 from agent.scaling import Policy, Tier
+from agent.secret_store import SecretStore
 from agent.settings import Settings
 from agent.tokens import new_token, token_hash
 
 log = logging.getLogger("plat.agent")
 _DURATION = re.compile(r"^(\d+)(ms|s|m|h)?$")
+SECRET_REDACT_MIN = 3
+"""Secret values this long or longer are masked in agent-made error messages (shorter ones,
+like "1", would mask half of any message and are no secret anyway)."""
 
 
 class AgentError(Exception):
-    """A request the agent refuses: `status` is the HTTP status to answer with."""
+    """A request the agent refuses: `status` is the HTTP status to answer with; `extra` adds
+    fields to the error body (a 409's current lock holder, say)."""
 
-    def __init__(self, status: int, message: str, detail: str = "") -> None:
+    def __init__(self, status: int, message: str, detail: str = "", extra: dict[str, Any] | None = None) -> None:
         super().__init__(message)
-        self.status, self.message, self.detail = status, message, detail
+        self.status, self.message, self.detail, self.extra = status, message, detail, extra or {}
 
 
 def seconds(value: Any, default: float) -> float:
@@ -68,6 +76,7 @@ class Agent:
         self._lock = threading.Lock()
         self.reload_gateway = lambda: None
         """Set by the runner: re-render the proxy config when the set of apps changes."""
+        self.secrets = SecretStore(settings.state_dir / "secrets")
 
     # -- routing state ---------------------------------------------------------------------
     def routes(self) -> list[AppRoute]:
@@ -85,7 +94,8 @@ class Agent:
 
     def _pool(self, app: str, version: str, image: str, manifest: dict[str, Any], tenant: str) -> AppPool:
         return AppPool(spec_of(app, version, image, manifest, tenant), policy_of(manifest, self.settings, self.store.app(app)),
-                       manifest.get("health") or "/", self.driver, self.router)
+                       manifest.get("health") or "/", self.driver, self.router,
+                       extra_env=lambda: self.secrets.env(app, tenant))
 
     # -- startup -----------------------------------------------------------------------------
     def adopt(self) -> None:
@@ -104,39 +114,91 @@ class Agent:
             if inst.id not in adopted:
                 self.driver.remove(inst.id)
 
-    # -- deploy, rollback, destroy, scale ----------------------------------------------------
+    # -- deploy, rollback, restart, destroy, scale ------------------------------------------
     def deploy(self, tenant: str, app: str, version: str, image: str, manifest: dict[str, Any],
-               digest: str | None = None) -> dict[str, Any]:
+               digest: str | None = None, *, actor: str | None = None,
+               pull: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Pull if needed, warm the new version, switch the route, drain the old one.
+
+        `pull` (`{"auth": {...} | None, "always": bool}`) carries registry credentials; without
+        it an image missing locally is still pulled, anonymously."""
         owner = self.store.app(app)
         if owner and owner["tenant"] != tenant:
             raise AgentError(403, f"app {app!r} belongs to another tenant")
+        actor = actor or tenant
         with self._app_lock(app):
             started = time.monotonic()
-            self.store.add_version(app, tenant, version, image, digest, manifest)
-            pool = self._pool(app, version, image, manifest, tenant)
-            try:
-                pool.warm(max(1, pool.policy.min_warm))
-            except StartFailed as exc:
-                self.store.fail_version(app, version, f"{exc}\n{exc.log_tail}")
-                raise AgentError(422, f"new version {version} failed its health check; the old version keeps serving",
-                                 exc.log_tail) from None
-            except Exception as exc:  # an engine error (image missing, ...)
-                self.store.fail_version(app, version, str(exc))
-                raise AgentError(422, f"could not start {image}: {exc}") from None
-            old = self.pools.get(app)
-            if old is None:
-                pool.routed = True
-                self.pools[app] = pool
-                self.reload_gateway()
-            else:
-                pool.route()
-                self.pools[app] = pool
-                old.retire()
-            self.store.activate(app, version, self.settings.keep_versions)
-            return {"app": app, "version": version, "image": image, "instances": pool.snapshot(),
-                    "seconds": round(time.monotonic() - started, 3)}
+            self.store.add_version(app, tenant, version, image, digest, manifest, actor)
 
-    def rollback(self, tenant: str, app: str, version: str | None = None) -> dict[str, Any]:
+            def fail(reason: str) -> None:
+                self.store.fail_version(app, version, reason, actor)
+
+            self._pull(image, pull, fail)
+            pool = self._pool(app, version, image, manifest, tenant)
+            self._warm(pool, f"new version {version}", "the old version keeps serving", fail)
+            self._swap(app, pool)
+            self.store.activate(app, version, self.settings.keep_versions, actor)
+            return self._result(app, version, image, pool, started)
+
+    def restart(self, tenant: str, app: str, *, actor: str | None = None) -> dict[str, Any]:
+        """Replace the live version's instances, warm-then-swap: new ones read current secrets."""
+        row = self._owned(tenant, app)
+        live = row["live_version"] and self.store.version(app, row["live_version"])
+        if not live:
+            raise AgentError(404, f"{app} has no live version to restart")
+        actor = actor or tenant
+        with self._app_lock(app):
+            started = time.monotonic()
+            version, image = live["version"], live["image"]
+            self.store.record(app, "restart", actor=actor, version=version)
+
+            def fail(reason: str) -> None:
+                self.store.record(app, "restart-failed", actor=actor, version=version, reason=reason[-2000:])
+
+            pool = self._pool(app, version, image, live["manifest"], row["tenant"])
+            self._warm(pool, f"the restarted {version}", "the running instances keep serving", fail)
+            self._swap(app, pool)
+            return self._result(app, version, image, pool, started)
+
+    def _pull(self, image: str, pull: dict[str, Any] | None, fail: Callable[[str], None]) -> None:
+        auth = (pull or {}).get("auth")
+        try:
+            self.driver.ensure_image(image, auth, bool((pull or {}).get("always")))
+        except Exception as exc:  # the engine's reason, never the credentials
+            message = f"could not pull {image}: {redact(str(exc), pull_secrets(pull))}"
+            fail(message)
+            raise AgentError(422, message) from None
+
+    def _warm(self, pool: AppPool, what: str, fallback: str, fail: Callable[[str], None]) -> None:
+        try:
+            pool.warm(max(1, pool.policy.min_warm))
+        except StartFailed as exc:
+            fail(f"{exc}\n{exc.log_tail}")
+            raise AgentError(422, f"{what} failed its health check; {fallback}", exc.log_tail) from None
+        except Exception as exc:  # an engine error (image missing, ...): agent-made, so no secret values
+            reason = redact(str(exc), self.secrets.env(pool.app, pool.spec.tenant).values(), SECRET_REDACT_MIN)
+            fail(reason)
+            raise AgentError(422, f"could not start {pool.spec.image}: {reason}") from None
+
+    def _swap(self, app: str, pool: AppPool) -> None:
+        """Route the warmed pool and drain the one it replaces (the caller holds the app lock)."""
+        old = self.pools.get(app)
+        if old is None:
+            pool.routed = True
+            self.pools[app] = pool
+            self.reload_gateway()
+        else:
+            pool.route()
+            self.pools[app] = pool
+            old.retire()
+
+    @staticmethod
+    def _result(app: str, version: str, image: str, pool: AppPool, started: float) -> dict[str, Any]:
+        return {"app": app, "version": version, "image": image, "instances": pool.snapshot(),
+                "seconds": round(time.monotonic() - started, 3)}
+
+    def rollback(self, tenant: str, app: str, version: str | None = None, *,
+                 actor: str | None = None) -> dict[str, Any]:
         row = self._owned(tenant, app)
         candidates = [v for v in self.store.versions(app) if v["version"] != row["live_version"]
                       and v["status"] in ("retired", "live")]
@@ -144,20 +206,26 @@ class Agent:
             (candidates[0] if candidates else None)
         if target is None:
             raise AgentError(404, f"no earlier version {version or ''} of {app} to roll back to".replace("  ", " "))
-        return self.deploy(tenant, app, target["version"], target["image"], target["manifest"], target["digest"])
+        self.store.record(app, "rollback", actor=actor or tenant, version=target["version"],
+                          previous=row["live_version"])
+        return self.deploy(tenant, app, target["version"], target["image"], target["manifest"], target["digest"],
+                           actor=actor)
 
-    def destroy(self, tenant: str, app: str) -> None:
+    def destroy(self, tenant: str, app: str, *, actor: str | None = None) -> None:
+        """Remove the app, its instances and its secrets (locks stay with their holders)."""
         self._owned(tenant, app)
         with self._app_lock(app):
             pool = self.pools.pop(app, None)
             if pool:
                 pool.retire()
-            self.store.delete_app(app)
+            removed = self.secrets.remove_all(app)
+            self.store.delete_app(app, actor or tenant, secrets_removed=removed)
             self.reload_gateway()
 
-    def scale(self, tenant: str, app: str, min_warm: int | None, max_instances: int | None) -> dict[str, Any]:
+    def scale(self, tenant: str, app: str, min_warm: int | None, max_instances: int | None, *,
+              actor: str | None = None) -> dict[str, Any]:
         self._owned(tenant, app)
-        self.store.set_scale(app, min_warm, max_instances)
+        self.store.set_scale(app, min_warm, max_instances, actor or tenant)
         pool = self.pools.get(app)
         if pool:
             p = pool.policy
@@ -166,14 +234,62 @@ class Agent:
             pool.tick()
         return self.app_status(app)
 
-    def set_api_key(self, tenant: str, app: str, required: bool) -> str | None:
+    def set_api_key(self, tenant: str, app: str, required: bool, *, actor: str | None = None) -> str | None:
         """Require a new API key for the app's gateway routes (returned once), or make it public."""
         self._owned(tenant, app)
         key = new_token() if required else None
         with self._app_lock(app):
-            self.store.set_api_key(app, token_hash(key) if key else None)
+            self.store.set_api_key(app, token_hash(key) if key else None, actor or tenant)
             self.reload_gateway()
         return key
+
+    # -- secrets -----------------------------------------------------------------------------
+    def set_secret(self, tenant: str, app: str, key: str, value: str, *, actor: str | None = None) -> dict[str, Any]:
+        """Store a secret (running instances keep their env until a restart or a new instance)."""
+        updated = self.secrets.set(app, tenant, key, value)
+        self.store.record(app, "secret-set", actor=actor or tenant, tenant=tenant, key=key)
+        return {"app": app, "key": key, "updated": updated}
+
+    def delete_secret(self, tenant: str, app: str, key: str, *, actor: str | None = None) -> dict[str, Any]:
+        if not self.secrets.delete(app, key):
+            raise AgentError(404, f"{app} has no secret {key}")
+        self.store.record(app, "secret-rm", actor=actor or tenant, tenant=tenant, key=key)
+        return {"app": app, "key": key, "deleted": True}
+
+    # -- deploy locks ------------------------------------------------------------------------
+    def lock(self, tenant: str, app: str, holder: str, machine: str, pid: int, ttl: float, *,
+             actor: str | None = None) -> dict[str, Any]:
+        """Take the app's deploy lease: its token (shown once) and the lease, or 409 naming the holder."""
+        token = new_token()
+        got, row = self.store.acquire_lock(app, tenant, token_hash(token), holder, machine, pid, ttl,
+                                           actor or tenant)
+        lock = locks.view(row, time.time())
+        assert lock is not None
+        if not got:
+            raise AgentError(409, locks.held_message(lock), extra={"lock": lock})
+        return {"token": token, "lock": lock}
+
+    def renew_lock(self, app: str, token: str) -> dict[str, Any]:
+        row = self.store.renew_lock(app, token_hash(token))
+        if row is None:
+            current = locks.view(self.store.lock(app), time.time())
+            why = locks.held_message(current) if current else f"{app} is not locked"
+            raise AgentError(409, f"this lock on {app} was lost: {why}", extra={"lock": current})
+        lock = locks.view(row, time.time())
+        assert lock is not None
+        return lock
+
+    def release_lock(self, app: str, token: str | None, force: bool, *, actor: str | None = None) -> dict[str, Any]:
+        released, row = self.store.release_lock(app, token_hash(token) if token else None, force, actor)
+        return {"released": released, "lock": locks.view(row, time.time())}
+
+    def lock_status(self, app: str) -> dict[str, Any] | None:
+        return locks.view(self.store.lock(app), time.time())
+
+    # -- images ------------------------------------------------------------------------------
+    def layer_chains(self) -> list[str]:
+        """Every layer chain ID on this engine (the CLI sends only layers the host lacks)."""
+        return all_chains(self.driver.layer_diff_ids())
 
     def claim(self, app: str) -> Member:
         pool = self.pools.get(app)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, replace
 from typing import Protocol
 
@@ -31,6 +31,12 @@ class Driver(Protocol):
     def follow(self, instance_id: str, since: float | None = None) -> Iterator[bytes]: ...
     def list(self, app: str | None = None) -> list[Instance]:
         """Every instance this agent manages (found by label), in any state."""
+        ...
+    def ensure_image(self, image: str, auth: Mapping[str, str] | None = None, always: bool = False) -> bool:
+        """Pull `image` if it is not present (or `always`); whether it pulled. Raises PullFailed."""
+        ...
+    def layer_diff_ids(self) -> list[list[str]]:
+        """`RootFS.Layers` of every local image."""
         ...
 
 
@@ -69,8 +75,11 @@ class Member:
 
 class AppPool:
     def __init__(self, spec: InstanceSpec, policy: Policy, health_path: str, driver: Driver, router: Router,
-                 *, start_timeout: float = 60.0, clock: Callable[[], float] = time.monotonic) -> None:
+                 *, start_timeout: float = 60.0, clock: Callable[[], float] = time.monotonic,
+                 extra_env: Callable[[], Mapping[str, str]] | None = None) -> None:
         self.spec = spec
+        self.extra_env = extra_env
+        """Env read at every container creation (the app's secrets), so new instances get current values."""
         self.policy = policy
         self.health_path = health_path
         self.driver = driver
@@ -88,6 +97,12 @@ class AppPool:
         return self.spec.app
 
     # -- bringing instances up ------------------------------------------------------------
+    def _spec_now(self) -> InstanceSpec:
+        """The spec with the extra env as of now (it wins over the manifest's env)."""
+        if self.extra_env is None:
+            return self.spec
+        return replace(self.spec, env={**self.spec.env, **self.extra_env()})
+
     def _healthy(self, inst: Instance) -> Instance:
         alive = lambda: (cur := self.driver.inspect(inst.id)) is not None and cur.state == "running"  # noqa: E731
         if not inst.address or not wait_healthy(inst.address, self.health_path, self.start_timeout, alive):
@@ -105,7 +120,7 @@ class AppPool:
         elif action.kind == "start" and action.instance:
             inst = self._healthy(self.driver.start(action.instance))
         else:
-            created = self.driver.create(self.spec)
+            created = self.driver.create(self._spec_now())
             inst = self._healthy(self.driver.start(created.id))
         member = Member(inst.id, inst.name, Tier.READY, self.clock(), inst.address)
         self.members[member.id] = member

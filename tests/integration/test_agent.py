@@ -72,7 +72,15 @@ def wait_for(predicate, timeout: float = 30.0, interval: float = 0.1):  # type: 
 
 
 def instances(engine: docker.DockerClient, app: str, status: str | None = None) -> list:
-    found = engine.containers.list(all=True, filters={"label": [LABEL, "plat.role=instance", f"plat.app={app}"]})
+    labels = [LABEL, "plat.role=instance", f"plat.app={app}"]
+    for _ in range(10):
+        try:
+            found = engine.containers.list(all=True, filters={"label": labels})
+            break
+        except docker.errors.NotFound:  # the agent removed one between the listing and its inspect
+            time.sleep(0.05)
+    else:
+        found = engine.containers.list(all=True, filters={"label": labels})
     return [c for c in found if status is None or c.status == status]
 
 

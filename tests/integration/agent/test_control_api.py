@@ -26,7 +26,7 @@ import agent.httpserver
 from agent.api import ROUTES, make_api
 from agent.core import Agent
 from agent.db import Store
-from agent.docker_driver import Instance, InstanceSpec
+from agent.docker_driver import Instance, InstanceSpec, PullFailed
 from agent.openapi import OPENAPI
 from agent.pool import ServerLoad
 from agent.settings import Settings
@@ -56,13 +56,31 @@ class FakeDriver:
         self.address = address
         self.instances: dict[str, Instance] = {}
         self.images: dict[str, str] = {}
+        self.env: dict[str, dict[str, str]] = {}
+        self.local_images: set[str] = set()
+        self.pulls: list[tuple[str, Any, bool]] = []
+        self.layers: list[list[str]] = []
         self._ids = itertools.count(1)
 
     def create(self, spec: InstanceSpec) -> Instance:
         n = next(self._ids)
         inst = Instance(f"id{n:04d}", f"plat-{spec.app}-{n}", spec.app, spec.version, "created", None)
-        self.instances[inst.id], self.images[inst.id] = inst, spec.image
+        self.instances[inst.id], self.images[inst.id], self.env[inst.id] = inst, spec.image, dict(spec.env)
         return inst
+
+    def ensure_image(self, image: str, auth: Any = None, always: bool = False) -> bool:
+        """Images are local unless their name says "remote"; pulls of "denied" ones fail, quoting
+        the credentials back (an engine could), so the agent must redact them."""
+        if "remote" not in image and not always:
+            return False
+        self.pulls.append((image, auth, always))
+        if "denied" in image:
+            user, password = (auth or {}).get("username"), (auth or {}).get("password")
+            raise PullFailed(f"pull access denied for {image}: user {user} with password {password} is unauthorized")
+        return True
+
+    def layer_diff_ids(self) -> list[list[str]]:
+        return self.layers
 
     def start(self, instance_id: str) -> Instance:
         broken = "broken" in self.images[instance_id]
@@ -161,7 +179,7 @@ def env(tmp_path: Path) -> Iterator[dict[str, Any]]:
 
 def sample_path(pattern: re.Pattern[str]) -> str:
     """A concrete path for a route regex: every group gets a valid sample value."""
-    samples = {"app": "web", "inv": "0" * 32}
+    samples = {"app": "web", "inv": "0" * 32, "key": "API_TOKEN"}
     path = pattern.pattern.strip("^$")
     for name, value in samples.items():
         path = re.sub(rf"\(\?P<{name}>(?:[^()]|\([^()]*\))*\)", value, path)
@@ -201,7 +219,7 @@ def test_the_openapi_schema_documents_every_route(env: dict[str, Any]) -> None:
     assert schema["components"]["securitySchemes"]["bearer"]["scheme"] == "bearer"
     documented = set()
     for template, ops in schema["paths"].items():
-        concrete = template.replace("{app}", "web").replace("{inv}", "0" * 32)
+        concrete = template.replace("{app}", "web").replace("{inv}", "0" * 32).replace("{key}", "API_TOKEN")
         for method in ops:
             documented.add((method.upper(), concrete))
     served = {(m, sample_path(p)) for m, p, name, _ in ROUTES if name != "openapi"}

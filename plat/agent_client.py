@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import ssl
 from collections.abc import Iterator
 from typing import Any
 
@@ -10,12 +12,42 @@ import httpx
 from plat.errors import PlatError
 
 
+ACTOR_HEADER = "X-Plat-Actor"
+
+
+class Locked(PlatError):
+    """The agent refused a deploy lock (held by someone else, or ours was lost): `lock` is the
+    current holder (`app`, `holder`, `machine`, `pid`, `since`, `renewed`, `expires`, `stale`), or None."""
+
+    def __init__(self, message: str, lock: dict[str, Any] | None) -> None:
+        super().__init__(message)
+        self.lock = lock
+
+
+def actor_header(actor: str) -> str:
+    """An `X-Plat-Actor` value the agent accepts: printable ASCII, at most 200 characters."""
+    return "".join(c if " " <= c <= "~" else "?" for c in actor.strip())[:200]
+
+
+def _verify(verify: bool | str | os.PathLike[str]) -> bool | ssl.SSLContext:
+    """httpx's `verify`: a CA bundle path becomes a context trusting just that bundle."""
+    if isinstance(verify, bool):
+        return verify
+    return ssl.create_default_context(cafile=os.fspath(verify))
+
+
 class AgentClient:
     def __init__(self, api_url: str, token: str, *, where: str = "local agent",
-                 transport: httpx.BaseTransport | None = None, timeout: float = 300.0) -> None:
+                 transport: httpx.BaseTransport | None = None, timeout: float = 300.0,
+                 actor: str | None = None, verify: bool | str | os.PathLike[str] = True) -> None:
+        """`actor` names who acts in the agent's audit trail (default: the tenant); `verify` is
+        True (system CAs), False, or the path of a CA bundle for an agent serving HTTPS."""
         self.where = where
-        self._http = httpx.Client(base_url=api_url, transport=transport, timeout=timeout,
-                                  headers={"Authorization": f"Bearer {token}"})
+        headers = {"Authorization": f"Bearer {token}"}
+        if actor and actor_header(actor):
+            headers[ACTOR_HEADER] = actor_header(actor)
+        self._http = httpx.Client(base_url=api_url, transport=transport, timeout=timeout, headers=headers,
+                                  verify=_verify(verify))
 
     def _call(self, method: str, path: str, **kw: Any) -> Any:
         try:
@@ -27,17 +59,27 @@ class AgentClient:
                 body = resp.json()
             except ValueError:
                 body = {"error": resp.text[:300]}
+            if not isinstance(body, dict):
+                body = {"error": str(body)[:300]}
             detail = body.get("detail") or ""
             tail = "\n" + "\n".join(f"  | {ln}" for ln in detail.splitlines()[-20:]) if detail else ""
-            raise PlatError(f"{self.where}: {body.get('error', resp.reason_phrase)}{tail}")
+            message = f"{self.where}: {body.get('error', resp.reason_phrase)}{tail}"
+            if resp.status_code == 409 and "lock" in body:
+                raise Locked(message, body["lock"])
+            raise PlatError(message)
         return resp.json()
 
     def health(self) -> dict[str, Any]:
         return self._call("GET", "/v1/health")
 
-    def deploy(self, app: str, version: str, image: str, manifest: dict[str, Any], digest: str | None) -> dict:
-        return self._call("POST", f"/v1/apps/{app}/deploy",
-                          json={"version": version, "image": image, "manifest": manifest, "digest": digest})
+    def deploy(self, app: str, version: str, image: str, manifest: dict[str, Any], digest: str | None,
+               pull: dict[str, Any] | None = None) -> dict:
+        """`pull`: `{"auth": {"username", "password"} | None, "always": bool}` to have the agent pull
+        the image from its registry first (without it, only an image missing on the host is pulled)."""
+        body: dict[str, Any] = {"version": version, "image": image, "manifest": manifest, "digest": digest}
+        if pull is not None:
+            body["pull"] = pull
+        return self._call("POST", f"/v1/apps/{app}/deploy", json=body)
 
     def apps(self) -> list[dict[str, Any]]:
         return self._call("GET", "/v1/apps")
@@ -56,6 +98,49 @@ class AgentClient:
 
     def events(self, app: str) -> list[dict[str, Any]]:
         return self._call("GET", f"/v1/apps/{app}/events")
+
+    def audit(self, app: str, limit: int = 100) -> list[dict[str, Any]]:
+        """Newest first: `{"at", "app", "kind", "actor", "detail"}`."""
+        return self._call("GET", f"/v1/apps/{app}/audit", params={"limit": limit})
+
+    def restart(self, app: str) -> dict[str, Any]:
+        return self._call("POST", f"/v1/apps/{app}/restart")
+
+    # -- deploy locks ------------------------------------------------------------------------
+    def lock(self, app: str, holder: str, machine: str, pid: int, ttl: float = 60.0) -> dict[str, Any]:
+        """`{"token", "lock"}`; raises `Locked` (with the holder) when someone else has it."""
+        return self._call("POST", f"/v1/apps/{app}/lock",
+                          json={"holder": holder, "machine": machine, "pid": pid, "ttl": ttl})
+
+    def renew_lock(self, app: str, token: str) -> dict[str, Any]:
+        """The renewed lock; raises `Locked` when it was lost (released by force, say)."""
+        return self._call("POST", f"/v1/apps/{app}/lock/renew", json={"token": token})
+
+    def release_lock(self, app: str, token: str | None = None, force: bool = False) -> dict[str, Any]:
+        """`{"released": bool, "lock": the lock as it was | None}`."""
+        body: dict[str, Any] = {"force": True} if force else {}
+        if token is not None:
+            body["token"] = token
+        return self._call("DELETE", f"/v1/apps/{app}/lock", json=body)
+
+    def get_lock(self, app: str) -> dict[str, Any] | None:
+        return self._call("GET", f"/v1/apps/{app}/lock")["lock"]
+
+    # -- secrets -----------------------------------------------------------------------------
+    def set_secret(self, app: str, key: str, value: str) -> dict[str, Any]:
+        return self._call("PUT", f"/v1/apps/{app}/secrets/{key}", json={"value": value})
+
+    def list_secrets(self, app: str) -> list[dict[str, Any]]:
+        """`[{"key", "updated"}]`, sorted by key (values never leave the agent)."""
+        return self._call("GET", f"/v1/apps/{app}/secrets")
+
+    def delete_secret(self, app: str, key: str) -> dict[str, Any]:
+        return self._call("DELETE", f"/v1/apps/{app}/secrets/{key}")
+
+    # -- images ------------------------------------------------------------------------------
+    def layer_chains(self) -> set[str]:
+        """Chain IDs of every layer the host's engine has (send only the others)."""
+        return set(self._call("GET", "/v1/images/layers")["chains"])
 
     def invocation(self, inv: str) -> dict[str, Any]:
         return self._call("GET", f"/v1/invocations/{inv}")

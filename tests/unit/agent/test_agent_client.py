@@ -1,0 +1,102 @@
+"""The CLI's AgentClient against a mock transport: requests as data, errors, the Locked error."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import httpx
+import pytest
+
+from plat.agent_client import AgentClient, Locked, actor_header
+from plat.errors import PlatError
+
+LOCK = {"app": "web", "holder": "alice", "machine": "laptop", "pid": 1, "since": 1.0, "renewed": 1.0,
+        "expires": 61.0, "stale": True}
+
+
+class Recorder:
+    def __init__(self, status: int = 200, body: Any = None) -> None:
+        self.status, self.body = status, {} if body is None else body
+        self.requests: list[httpx.Request] = []
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        self.requests.append(request)
+        return httpx.Response(self.status, json=self.body)
+
+    @property
+    def last(self) -> tuple[str, str, Any]:
+        r = self.requests[-1]
+        return r.method, r.url.path + (f"?{r.url.query.decode()}" if r.url.query else ""), \
+            json.loads(r.content) if r.content else None
+
+
+def client(rec: Recorder, **kw: Any) -> AgentClient:
+    return AgentClient("http://agent", "plat_tok", where="host-a", transport=httpx.MockTransport(rec), **kw)
+
+
+@pytest.mark.parametrize(
+    ("call", "expected"),
+    [
+        (lambda c: c.lock("web", "alice", "laptop", 42, 30), ("POST", "/v1/apps/web/lock",
+                                                             {"holder": "alice", "machine": "laptop", "pid": 42,
+                                                              "ttl": 30})),
+        (lambda c: c.renew_lock("web", "t"), ("POST", "/v1/apps/web/lock/renew", {"token": "t"})),
+        (lambda c: c.release_lock("web", "t"), ("DELETE", "/v1/apps/web/lock", {"token": "t"})),
+        (lambda c: c.release_lock("web", force=True), ("DELETE", "/v1/apps/web/lock", {"force": True})),
+        (lambda c: c.audit("web", 5), ("GET", "/v1/apps/web/audit?limit=5", None)),
+        (lambda c: c.set_secret("web", "DB_URL", "v"), ("PUT", "/v1/apps/web/secrets/DB_URL", {"value": "v"})),
+        (lambda c: c.list_secrets("web"), ("GET", "/v1/apps/web/secrets", None)),
+        (lambda c: c.delete_secret("web", "DB_URL"), ("DELETE", "/v1/apps/web/secrets/DB_URL", None)),
+        (lambda c: c.restart("web"), ("POST", "/v1/apps/web/restart", None)),
+        (lambda c: c.deploy("web", "v1", "img", {}, None), ("POST", "/v1/apps/web/deploy",
+                                                            {"version": "v1", "image": "img", "manifest": {},
+                                                             "digest": None})),
+        (lambda c: c.deploy("web", "v1", "img", {}, None, pull={"auth": None, "always": True}),
+         ("POST", "/v1/apps/web/deploy", {"version": "v1", "image": "img", "manifest": {}, "digest": None,
+                                          "pull": {"auth": None, "always": True}})),
+    ],
+)
+def test_requests(call: Any, expected: tuple[str, str, Any]) -> None:
+    rec = Recorder()
+    call(client(rec))
+    assert rec.last == expected
+    assert rec.requests[-1].headers["Authorization"] == "Bearer plat_tok"
+    assert "X-Plat-Actor" not in rec.requests[-1].headers
+
+
+def test_get_lock_and_layer_chains_unwrap() -> None:
+    assert client(Recorder(body={"lock": LOCK})).get_lock("web") == LOCK
+    assert client(Recorder(body={"lock": None})).get_lock("web") is None
+    assert client(Recorder(body={"chains": ["sha256:a", "sha256:b"]})).layer_chains() == {"sha256:a", "sha256:b"}
+
+
+def test_a_held_lock_raises_locked_with_the_holder() -> None:
+    rec = Recorder(409, {"error": "web is locked by alice on laptop (pid 1) since 1970-01-01T00:00:01Z",
+                         "detail": "", "lock": LOCK})
+    with pytest.raises(Locked) as caught:
+        client(rec).lock("web", "bob", "ci", 2)
+    assert caught.value.lock == LOCK and str(caught.value).startswith("host-a: web is locked by alice")
+    assert isinstance(caught.value, PlatError)
+    lost = Recorder(409, {"error": "this lock on web was lost: web is not locked", "lock": None})
+    with pytest.raises(Locked) as caught:
+        client(lost).renew_lock("web", "t")
+    assert caught.value.lock is None
+
+
+def test_other_errors_stay_plat_errors_naming_the_host() -> None:
+    with pytest.raises(PlatError) as caught:
+        client(Recorder(409, {"error": "tenant 'x' exists"})).restart("web")
+    assert not isinstance(caught.value, Locked) and str(caught.value) == "host-a: tenant 'x' exists"
+    with pytest.raises(PlatError, match="^host-a: no such app 'web'"):
+        client(Recorder(404, {"error": "no such app 'web'"})).audit("web")
+
+
+def test_actor_header() -> None:
+    rec = Recorder()
+    client(rec, actor="alice@laptop").restart("web")
+    assert rec.requests[-1].headers["X-Plat-Actor"] == "alice@laptop"
+    assert actor_header(" josé@büro ") == "jos?@b?ro"
+    assert actor_header("x" * 300) == "x" * 200
+    client(rec, actor="  ").restart("web")
+    assert "X-Plat-Actor" not in rec.requests[-1].headers

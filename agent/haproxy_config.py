@@ -41,6 +41,8 @@ class GatewayConfig:
     """`host:port` of the agent's activator."""
     control: str
     """`host:port` of the agent's API (for /async/...)."""
+    control_tls: bool = False
+    """Whether the API serves HTTPS (HAProxy then speaks TLS to it; the hop stays on this host)."""
     max_conn: int = 4096
 
 
@@ -90,7 +92,7 @@ def render(cfg: GatewayConfig, routes: Iterable[AppRoute]) -> str:
         "string '{\"error\":\"no such app\"}'",
         "",
         "backend agent",
-        f"    server agent {cfg.control}",
+        f"    server agent {cfg.control}" + (" ssl verify none" if cfg.control_tls else ""),
     ]
     for route in sorted(routes, key=lambda r: r.app):
         lines += ["", *_backend(route, cfg.activator)]

@@ -8,23 +8,47 @@ from __future__ import annotations
 
 import json
 import logging
+import socket
+import ssl
 import sys
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 
 log = logging.getLogger("plat.agent.http")
 
 
+def tls_context(cert: Path, key: Path) -> ssl.SSLContext:
+    """A server context for HTTPS: TLS 1.2 or newer, the certificate chain and key from PEM files."""
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+    ctx.load_cert_chain(certfile=str(cert), keyfile=str(key))
+    return ctx
+
+
 class Server(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
     request_queue_size = 128
+    ssl_context: ssl.SSLContext | None = None
+    """When set, every connection is TLS: its handshake runs in the connection's own thread
+    (under the handler's timeout), so a slow client never holds up `accept`."""
+
+    def get_request(self) -> tuple[socket.socket, Any]:
+        sock, addr = self.socket.accept()
+        if self.ssl_context is not None:
+            sock = self.ssl_context.wrap_socket(sock, server_side=True, do_handshake_on_connect=False)
+        return sock, addr
 
     def handle_error(self, request: Any, client_address: Any) -> None:
-        """Clients hanging up or timing out are routine; anything else is logged, not printed."""
+        """Clients hanging up, timing out or failing the TLS handshake are routine; anything
+        else is logged, not printed."""
         exc = sys.exc_info()[1]
         if isinstance(exc, (ConnectionError, TimeoutError)):
+            return
+        if isinstance(exc, ssl.SSLError):
+            log.debug("TLS error from %s: %s", client_address, exc)
             return
         log.error("error serving %s", client_address, exc_info=exc)
 

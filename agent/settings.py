@@ -6,6 +6,7 @@ variable's name, its value and what was expected, instead of failing later mid-r
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -51,6 +52,13 @@ class Settings:
     max_stopped: int = 1
     agent_id: str = "default"
     """Labels this agent's instances, so agents sharing an engine leave each other's alone."""
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    """PEM certificate (chain) and key: when both are set, the control API serves HTTPS only."""
+
+    @property
+    def tls(self) -> bool:
+        return self.tls_cert is not None and self.tls_key is not None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
@@ -82,9 +90,14 @@ class Settings:
         if not _DOMAIN.match(domain):
             raise ConfigError(f"PLAT_AGENT_DOMAIN={domain!r}: expected a DNS name such as apps.example.com")
         idle = env.get("PLAT_AGENT_IDLE_TIMEOUT")
+        api_bind = host("PLAT_AGENT_API_BIND")
+        cert, key = _tls_files(env)
+        if not is_loopback(api_bind) and cert is None:
+            raise ConfigError(f"PLAT_AGENT_API_BIND={api_bind!r}: the control API on a public address needs TLS: "
+                              "set PLAT_AGENT_TLS_CERT and PLAT_AGENT_TLS_KEY")
         return cls(
             state_dir=Path(get("PLAT_AGENT_STATE", "/var/lib/plat-agent")),
-            api_bind=host("PLAT_AGENT_API_BIND"),
+            api_bind=api_bind,
             api_port=num("PLAT_AGENT_API_PORT", 7070, int, 0, 65535),
             gateway_bind=host("PLAT_AGENT_GATEWAY_BIND"),
             gateway_port=num("PLAT_AGENT_GATEWAY_PORT", 8080, int, 0, 65535),
@@ -104,4 +117,30 @@ class Settings:
             max_paused=num("PLAT_AGENT_MAX_PAUSED", 1, int, 0),
             max_stopped=num("PLAT_AGENT_MAX_STOPPED", 1, int, 0),
             agent_id=get("PLAT_AGENT_ID", "default"),
+            tls_cert=cert,
+            tls_key=key,
         )
+
+
+def is_loopback(host: str) -> bool:
+    """Whether binding `host` keeps a socket on this machine (127.0.0.0/8, ::1, localhost)."""
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False  # a host name other than localhost may resolve anywhere
+
+
+def _tls_files(env: Mapping[str, str]) -> tuple[Path | None, Path | None]:
+    """PLAT_AGENT_TLS_CERT and PLAT_AGENT_TLS_KEY: both (existing files) or neither."""
+    cert, key = env.get("PLAT_AGENT_TLS_CERT") or None, env.get("PLAT_AGENT_TLS_KEY") or None
+    if (cert is None) != (key is None):
+        missing = "PLAT_AGENT_TLS_KEY" if key is None else "PLAT_AGENT_TLS_CERT"
+        raise ConfigError(f"{missing} is not set: TLS needs both PLAT_AGENT_TLS_CERT and PLAT_AGENT_TLS_KEY")
+    if cert is None or key is None:
+        return None, None
+    for name, value in (("PLAT_AGENT_TLS_CERT", cert), ("PLAT_AGENT_TLS_KEY", key)):
+        if not Path(value).is_file():
+            raise ConfigError(f"{name}={value!r}: no such file (expected a PEM file)")
+    return Path(cert), Path(key)

@@ -1,10 +1,11 @@
 """Agent settings from an env mapping, as a table: defaults, overrides, refusals."""
 
+import re
 from pathlib import Path
 
 import pytest
 
-from agent.settings import ConfigError, Settings
+from agent.settings import ConfigError, Settings, is_loopback
 
 
 def test_defaults_bind_loopback_only() -> None:
@@ -24,7 +25,8 @@ def test_defaults_bind_loopback_only() -> None:
     ("env", "field", "expected"),
     [
         ({"PLAT_AGENT_STATE": "/tmp/x"}, "state_dir", Path("/tmp/x")),
-        ({"PLAT_AGENT_API_BIND": "0.0.0.0"}, "api_bind", "0.0.0.0"),
+        ({"PLAT_AGENT_API_BIND": "127.0.0.2"}, "api_bind", "127.0.0.2"),
+        ({"PLAT_AGENT_API_BIND": "localhost"}, "api_bind", "localhost"),
         ({"PLAT_AGENT_API_PORT": "17070"}, "api_port", 17070),
         ({"PLAT_AGENT_API_PORT": "0"}, "api_port", 0),
         ({"PLAT_AGENT_GATEWAY_BIND": "::1"}, "gateway_bind", "::1"),
@@ -74,3 +76,47 @@ def test_refusals_name_the_variable_and_what_was_expected(env: dict[str, str], m
 def test_reads_only_the_mapping_it_is_given(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PLAT_AGENT_API_PORT", "9999")
     assert Settings.from_env({}).api_port == 7070
+
+
+# -- TLS for the control API ---------------------------------------------------------------------
+@pytest.fixture
+def pem(tmp_path: Path) -> dict[str, str]:
+    (tmp_path / "cert.pem").write_text("cert")
+    (tmp_path / "key.pem").write_text("key")
+    return {"PLAT_AGENT_TLS_CERT": str(tmp_path / "cert.pem"), "PLAT_AGENT_TLS_KEY": str(tmp_path / "key.pem")}
+
+
+def test_tls_is_off_by_default_and_on_with_both_files(pem: dict[str, str]) -> None:
+    off = Settings.from_env({})
+    assert (off.tls, off.tls_cert, off.tls_key) == (False, None, None)
+    on = Settings.from_env(pem)
+    assert on.tls and on.tls_cert == Path(pem["PLAT_AGENT_TLS_CERT"]) and on.tls_key == Path(pem["PLAT_AGENT_TLS_KEY"])
+
+
+@pytest.mark.parametrize("bind", ["0.0.0.0", "10.1.2.3", "agent.example.com", "192.168.0.10"])
+def test_a_public_api_bind_needs_tls(bind: str, pem: dict[str, str]) -> None:
+    with pytest.raises(ConfigError, match=f"^PLAT_AGENT_API_BIND='{re.escape(bind)}': the control API on a public "
+                                          "address needs TLS: set PLAT_AGENT_TLS_CERT and PLAT_AGENT_TLS_KEY$"):
+        Settings.from_env({"PLAT_AGENT_API_BIND": bind})
+    assert Settings.from_env({"PLAT_AGENT_API_BIND": bind, **pem}).api_bind == bind
+
+
+@pytest.mark.parametrize("bind", ["127.0.0.1", "127.8.9.10", "localhost", "LOCALHOST", "::1"])
+def test_loopback_binds_need_no_tls(bind: str) -> None:
+    assert Settings.from_env({"PLAT_AGENT_API_BIND": bind}).tls is False
+
+
+def test_tls_needs_both_files_and_they_must_exist(pem: dict[str, str], tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="^PLAT_AGENT_TLS_KEY is not set: TLS needs both"):
+        Settings.from_env({"PLAT_AGENT_TLS_CERT": pem["PLAT_AGENT_TLS_CERT"]})
+    with pytest.raises(ConfigError, match="^PLAT_AGENT_TLS_CERT is not set"):
+        Settings.from_env({"PLAT_AGENT_TLS_KEY": pem["PLAT_AGENT_TLS_KEY"]})
+    missing = str(tmp_path / "nope.pem")
+    with pytest.raises(ConfigError, match=f"^PLAT_AGENT_TLS_KEY='{re.escape(missing)}': no such file"):
+        Settings.from_env({**pem, "PLAT_AGENT_TLS_KEY": missing})
+    assert Settings.from_env({"PLAT_AGENT_TLS_CERT": "", "PLAT_AGENT_TLS_KEY": ""}).tls is False, "empty is unset"
+
+
+def test_is_loopback() -> None:
+    assert [is_loopback(h) for h in ("127.0.0.1", "::1", "localhost", "0.0.0.0", "::", "example.com", "10.0.0.1")] \
+        == [True, True, True, False, False, False, False]

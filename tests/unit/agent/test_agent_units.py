@@ -142,3 +142,18 @@ def test_systemd_unit_runs_the_agent_hardened() -> None:
     for key in ("NoNewPrivileges", "PrivateTmp", "ProtectHome"):
         assert service[key] == "yes"
     assert service["ProtectSystem"] == "strict" and service["Restart"] == "on-failure"
+
+
+def test_the_async_backend_speaks_tls_to_an_https_api() -> None:
+    from dataclasses import replace
+
+    assert "    server agent 127.0.0.1:7070\n" in render(CFG, [])
+    assert "    server agent 127.0.0.1:7070 ssl verify none\n" in render(replace(CFG, control_tls=True), [])
+
+
+@pytest.mark.parametrize(("bind", "expected"), [("127.0.0.1", "127.0.0.1:7070"), ("0.0.0.0", "127.0.0.1:7070"),
+                                                ("localhost", "127.0.0.1:7070"), ("10.0.0.5", "10.0.0.5:7070")])
+def test_the_gateway_reaches_the_api_where_it_listens(bind: str, expected: str) -> None:
+    from agent.__main__ import control_address
+
+    assert control_address(bind, 7070) == expected

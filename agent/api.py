@@ -17,8 +17,7 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from agent import __version__
-from agent import locks
+from agent import __version__, locks
 from agent.core import Agent, AgentError
 from agent.httpserver import BodyTooLarge, Handler, Server
 from agent.openapi import OPENAPI

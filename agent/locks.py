@@ -7,7 +7,7 @@ a person decides (`plat lock release`), since the holder may only be slow.
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 TTL_DEFAULT, TTL_MIN, TTL_MAX = 60.0, 5.0, 3600.0
@@ -42,7 +42,7 @@ def view(row: dict[str, Any] | None, now: float) -> dict[str, Any] | None:
 
 
 def iso(epoch: float) -> str:
-    return datetime.fromtimestamp(epoch, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def held_message(lock: dict[str, Any]) -> str:

@@ -11,7 +11,6 @@ import httpx
 
 from plat.errors import PlatError
 
-
 ACTOR_HEADER = "X-Plat-Actor"
 
 

@@ -9,7 +9,6 @@ import subprocess
 import tarfile
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import bcrypt
 import docker
@@ -72,18 +71,16 @@ def pushed(client: docker.DockerClient, registry: str) -> Iterator[str]:
             tar.addfile(info, io.BytesIO(data))
     context.seek(0)
     ref = f"{registry}/team/tiny:v1"
-    image, _ = client.images.build(fileobj=context, custom_context=True, tag=ref,
-                                   labels=dict([LABEL.split("=", 1)]))
+    client.images.build(fileobj=context, custom_context=True, tag=ref, labels=dict([LABEL.split("=", 1)]))
     for line in client.api.push(f"{registry}/team/tiny", tag="v1", stream=True, decode=True,
                                 auth_config={"username": USER, "password": PASSWORD}):
         assert "error" not in line, line
     client.images.remove(ref)
     yield ref
-    for tagged in (ref,):
-        try:
-            client.images.remove(tagged, force=True)
-        except docker.errors.ImageNotFound:
-            pass
+    try:
+        client.images.remove(ref, force=True)
+    except docker.errors.ImageNotFound:
+        pass
 
 
 def test_pull_needs_the_right_credentials(client: docker.DockerClient, pushed: str) -> None:

@@ -76,7 +76,7 @@ def deploy_fleet(fleet: Fleet, settings: AgentSettings, release: Release, *, loc
     from plat.remote.delivery import SavedImage, deliver
 
     t0 = time.monotonic()
-    policy = replace(fleet.deploy, on_failure="keep") if keep_on_failure else fleet.deploy
+    policy = fleet.deploy.model_copy(update={"on_failure": "keep"}) if keep_on_failure else fleet.deploy
     with ExitStack() as stack:
         conns = open_all(list(fleet.hosts), settings, policy.parallel)
         stack.callback(lambda: [c.close() for c in conns.values()])

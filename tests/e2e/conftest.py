@@ -145,10 +145,12 @@ class Fleet:
         self.shared = ssh_env
         self.key = key
         self.other_key = other_key.private
+        self.home = testbed.workdir / "plat-home"
 
     @property
     def env(self) -> dict[str, str]:
-        return self.shared.env
+        """PLAT_SSH_CONFIG for every host, and a PLAT_HOME of the session's own (deploy records)."""
+        return {**self.shared.env, "PLAT_HOME": str(self.home)}
 
     def ssh_env(self, directory: Path, *, trusted: Iterable[str] | None = None, mismatched: Iterable[str] = (),
                 key: Path | None = None, user: str = "root") -> tb.SshEnv:

@@ -289,6 +289,39 @@ def test_a_host_dying_mid_deploy_rolls_the_others_back(fleet, tmp_path: Path) ->
     assert version_at(fleet.hosts[0], "dying") == "v1"
 
 
+def test_keep_on_failure_reports_mixed_and_retry_failed_converges(fleet, tmp_path: Path) -> None:
+    h1, h2 = fleet.hosts[:2]
+    app = make_app(tmp_path, "mixed", [h1.name, h2.name], deploy={"batch": 1, "on_failure": "keep"})
+    bump(app, "v1")
+    assert deploy_json(app, fleet.env)["code"] == 0
+    # Only h2 gets a setting that makes the app crash on start.
+    ok(plat("secrets", "set", "mixed", "CRASH_ON_START", "--host", h2.name, "--no-restart", env=fleet.env, cwd=app,
+            stdin="1"))
+    bump(app, "v2")
+    res = deploy_json(app, fleet.env)
+    assert res["code"] == 1 and res["outcome"] == "mixed"
+    assert [h["state"] for h in res["hosts"]] == ["kept new", "failed"]
+    assert "MIXED" in res["stderr"] and "plat deploy --retry-failed" in res["stderr"]
+    assert (version_at(h1, "mixed"), version_at(h2, "mixed")) == ("v2", "v1")  # h2 still serves the old one
+    ok(plat("secrets", "rm", "mixed", "CRASH_ON_START", "--host", h2.name, "--no-restart", env=fleet.env, cwd=app))
+    retry = deploy_json(app, fleet.env, "--retry-failed")
+    assert retry["code"] == 0, retry["stderr"]
+    assert [h["state"] for h in retry["hosts"]] == ["unchanged", "switched"]
+    assert {version_at(h, "mixed") for h in (h1, h2)} == {"v2"}
+
+
+def test_a_host_without_docker_is_named_with_the_fix(fleet, tmp_path: Path) -> None:
+    bare = fleet.spare_host("h4")
+    try:
+        bare.check("mv /usr/bin/docker /usr/bin/docker.hidden")
+        app = make_app(tmp_path, "nodocker", [bare.name])
+        proc = plat("hosts", "bootstrap", env=fleet.env, cwd=app)
+        assert proc.returncode == 1
+        assert f"{bare.name}: Docker is not installed" in proc.stderr and "--install-docker" in proc.stderr
+    finally:
+        fleet.testbed.remove_host(bare.name)
+
+
 # -- registry mode -----------------------------------------------------------------------------
 def test_registry_mode_pushes_once_and_hosts_pull(fleet, tmp_path: Path) -> None:
     reg = fleet.registry()

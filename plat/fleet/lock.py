@@ -20,9 +20,23 @@ from plat.fleet.connect import HostConnection, actor
 
 def describe(lock: dict[str, Any], host: str) -> str:
     since = datetime.fromtimestamp(float(lock.get("since") or 0), timezone.utc).strftime("%Y-%m-%d %H:%M:%SZ")
-    state = " — stale: its holder stopped renewing it (process killed?)" if lock.get("stale") else ""
+    state = ""
+    if lock.get("machine") == socket.gethostname() and lock.get("pid") and not _alive(int(lock["pid"])):
+        state = " — stale: that process is gone"
+    elif lock.get("stale"):
+        state = " — stale: its holder stopped renewing it (process killed?)"
     return (f"{lock.get('app')} is locked on {host} by {lock.get('holder')} (pid {lock.get('pid')} on "
             f"{lock.get('machine')}) since {since}{state}")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 class FleetLock:
@@ -43,9 +57,12 @@ class FleetLock:
                                         ttl=self.ttl)
             except Locked as exc:
                 self.release()
-                hint = (f"if that deploy is dead, clear it with `plat lock release {self.app}`" if exc.lock.get("stale")
-                        else "wait for it to finish, or check `plat lock status`")
-                raise PlatError(describe(exc.lock, conn.name), hint) from None
+                lock = exc.lock or {}
+                dead = "stale" in describe(lock, conn.name)
+                hint = (f"that deploy is dead: clear its lock with `plat lock release {self.app}`" if dead
+                        else f"wait for it to finish (`plat lock status {self.app}`), or if it is dead, "
+                             f"`plat lock release {self.app}`")
+                raise PlatError(describe(lock, conn.name), hint) from None
             except PlatError:
                 self.release()
                 raise

@@ -106,6 +106,11 @@ def bootstrap(conn: HostConnection, agent_image: Any, install_docker: bool = Fal
         check_version(conn, health)
         return report
     report.docker_version = ensure_docker(conn, install_docker)
+    if conn.managed_elsewhere:  # installed by Ansible/systemd: plat leaves it to that tool
+        health = wait_agent(conn, timeout=10)
+        report.agent_version = health.get("version", "?")
+        check_version(conn, health)
+        return report
     sent = deliver(agent_image, conn.docker, conn.name)
     if sent.layers_sent:
         report.changed.append(f"agent image ({sent.layers_sent} layers, {sent.bytes_sent / 1e6:.1f} MB)")

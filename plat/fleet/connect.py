@@ -81,8 +81,7 @@ class HostConnection:
         try:
             container = self.docker.containers.get(AGENT_CONTAINER)
         except docker.errors.NotFound:
-            raise PlatError(f"{self.name}: no plat agent is installed",
-                            f"run `plat hosts bootstrap {self.name}`") from None
+            return self._token_from_file()
         if container.status != "running":
             raise PlatError(f"{self.name}: the plat agent is {container.status}",
                             f"run `plat hosts bootstrap {self.name}` to start it")
@@ -90,6 +89,31 @@ class HostConnection:
         if code != 0:
             raise PlatError(f"{self.name}: cannot read the agent's admin token (agent still starting?)")
         return output.decode().strip()
+
+    def _token_from_file(self) -> str:
+        """An agent run as a host process (systemd, Ansible) keeps its token in its state dir."""
+        from plat.remote.ssh import run
+
+        code, output = run(self.ssh, f"sudo -n cat {AGENT_STATE}/admin-token 2>/dev/null || cat {AGENT_STATE}/admin-token")
+        if code != 0:
+            raise PlatError(f"{self.name}: no plat agent is installed",
+                            f"run `plat hosts bootstrap {self.name}`")
+        return output.strip()
+
+    @property
+    def managed_elsewhere(self) -> bool:
+        """Whether the host's agent is a host process (systemd) rather than plat's container."""
+        from plat.docker_client import docker
+
+        try:
+            self.docker.containers.get(AGENT_CONTAINER)
+            return False
+        except docker.errors.NotFound:
+            try:
+                self._token_from_file()
+                return True
+            except PlatError:
+                return False
 
     def agent(self) -> AgentClient:
         if self._agent is None:

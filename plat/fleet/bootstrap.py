@@ -37,12 +37,16 @@ class Bootstrap:
                 "changed": self.changed}
 
 
-def remote_agent_env(host_name: str, settings: AgentSettings) -> dict[str, str]:
-    """The agent's settings on a host: API on loopback only, gateway on every interface."""
+def remote_agent_env(settings: AgentSettings) -> dict[str, str]:
+    """The agent's settings on a host: API on loopback only, gateway on every interface.
+
+    Nothing here depends on how the host was named (an alias, an address, a jump), so reaching
+    one host by two names never makes plat think its agent needs replacing.
+    """
     env = {"PLAT_AGENT_NETWORK": "plat", "PLAT_AGENT_API_BIND": "127.0.0.1",
            "PLAT_AGENT_API_PORT": str(REMOTE_API_PORT), "PLAT_AGENT_GATEWAY_BIND": "0.0.0.0",
            "PLAT_AGENT_GATEWAY_PORT": str(settings.gateway_port), "PLAT_AGENT_ACTIVATOR_PORT": str(REMOTE_API_PORT + 1),
-           "PLAT_AGENT_ID": host_name}
+           "PLAT_AGENT_ID": "host"}
     if settings.domain:
         env["PLAT_AGENT_DOMAIN"] = settings.domain
     return env
@@ -114,7 +118,7 @@ def bootstrap(conn: HostConnection, agent_image: Any, install_docker: bool = Fal
     sent = deliver(agent_image, conn.docker, conn.name)
     if sent.layers_sent:
         report.changed.append(f"agent image ({sent.layers_sent} layers, {sent.bytes_sent / 1e6:.1f} MB)")
-    spec = container_spec(agent_image.ref, remote_agent_env(conn.name, conn.settings), AGENT_STATE)
+    spec = container_spec(agent_image.ref, remote_agent_env(conn.settings), AGENT_STATE)
     try:
         current = conn.docker.containers.get(AGENT_CONTAINER)
     except docker.errors.NotFound:

@@ -184,6 +184,23 @@ def test_logs_are_merged_and_tagged_with_the_host(fleet, shop: Path) -> None:
     assert {h.name for h in fleet.hosts[:2]} <= tagged
 
 
+def test_proxyjump_reaches_a_host_through_another(fleet, shop: Path, tmp_path: Path) -> None:
+    """h2 by its address on the hosts' private network, reachable only through h1 (ProxyJump)."""
+    h1, h2 = fleet.hosts[:2]
+    env = fleet.ssh_env(tmp_path / "jump")
+    with env.config.open("a") as f:
+        f.write(f"\nHost inner-h2\n    HostName {h2.ip}\n    Port 22\n    User root\n    IdentityFile {env.key}\n"
+                f"    IdentitiesOnly yes\n    UserKnownHostsFile {env.known_hosts}\n    ProxyJump {h1.name}\n")
+    app = make_app(tmp_path, "shop", ["inner-h2"])
+    proc = plat("status", "shop", "--json", env={**fleet.env, **env.env}, cwd=app)
+    assert proc.returncode == 1 and "inner-h2: unknown host key" in proc.stderr  # strict through the jump too
+    with env.known_hosts.open("a") as f:
+        f.write(f"{h2.ip} {h2.host_key}\n")
+    proc = ok(plat("status", "shop", "--json", env={**fleet.env, **env.env}, cwd=app))
+    assert json.loads(proc.stdout)[0]["host"] == "inner-h2"
+    assert json.loads(proc.stdout)[0]["apps"][0]["app"] == "shop"
+
+
 # -- locks -------------------------------------------------------------------------------------
 def test_a_second_concurrent_deploy_is_refused_by_the_lock(fleet, shop: Path) -> None:
     bump(shop, "v4")

@@ -150,10 +150,10 @@ def test_a_delivery_failure_stops_before_any_switch() -> None:
 
 
 def test_remote_agent_env_keeps_the_api_on_loopback() -> None:
-    env = remote_agent_env("web1", AgentSettings(gateway_port=8088, domain="apps.example.com"))
+    env = remote_agent_env(AgentSettings(gateway_port=8088, domain="apps.example.com"))
     assert env["PLAT_AGENT_API_BIND"] == "127.0.0.1" and env["PLAT_AGENT_GATEWAY_BIND"] == "0.0.0.0"
     assert env["PLAT_AGENT_GATEWAY_PORT"] == "8088" and env["PLAT_AGENT_DOMAIN"] == "apps.example.com"
-    assert env["PLAT_AGENT_ID"] == "web1"
+    assert env["PLAT_AGENT_ID"] == "host"  # not the name plat.yaml happens to use
 
 
 def test_dotenv() -> None:

@@ -3,6 +3,9 @@
 `plat agent up` builds the agent image (from the `agent/` package, cached by content) and runs
 it as a container with the Docker socket mounted, restart policy `unless-stopped`, its API and
 gateway published on 127.0.0.1 only, and its state (and admin token) under PLAT_HOME.
+
+`PLAT_AGENT_URL` (with `PLAT_AGENT_TOKEN_FILE`) names a local agent that something else runs,
+docker-compose's say: plat then connects to it and never starts its own.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import httpx
 
@@ -107,7 +111,10 @@ def _container(client: docker.DockerClient):  # type: ignore[no-untyped-def]
 
 
 def up(client: docker.DockerClient, wait: float = 60.0) -> LocalAgent:
-    """Start the local agent, or leave it be when it already runs with this exact setup."""
+    """Start the local agent, or leave it be when it already runs with this exact setup (or
+    when PLAT_AGENT_URL names one that something else runs: then just connect)."""
+    if endpoints().external:
+        return connect_info(wait)
     image = ensure_image(client)
     api_port, gw_port = ports()
     state = plat_home() / "agent"
@@ -135,21 +142,53 @@ def up(client: docker.DockerClient, wait: float = 60.0) -> LocalAgent:
     return connect_info(wait)
 
 
+@dataclass(frozen=True)
+class Endpoints:
+    api_url: str
+    gateway_url: str
+    token_file: Path
+    external: bool
+    """Run by something else (PLAT_AGENT_URL): plat connects to it but never starts one."""
+
+
+def endpoints(env: dict[str, str] | None = None) -> Endpoints:
+    """Where the local agent answers and where its admin token is.
+
+    Default: plat's own agent on 127.0.0.1 (PLAT_AGENT_API_PORT / PLAT_AGENT_GATEWAY_PORT), token
+    under PLAT_HOME. `PLAT_AGENT_URL` (e.g. http://127.0.0.1:7170) names an agent plat does not
+    run; its gateway is on the same host at PLAT_AGENT_GATEWAY_PORT, and `PLAT_AGENT_TOKEN_FILE`
+    says where its admin token is.
+    """
+    env = dict(os.environ) if env is None else env
+    api_port, gw_port = ports(env)
+    home = Path(env["PLAT_HOME"]) if env.get("PLAT_HOME") else plat_home()
+    token_file = Path(env.get("PLAT_AGENT_TOKEN_FILE") or home / "agent" / "admin-token")
+    url = (env.get("PLAT_AGENT_URL") or "").rstrip("/")
+    if not url:
+        return Endpoints(f"http://127.0.0.1:{api_port}", f"http://127.0.0.1:{gw_port}", token_file, False)
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise PlatError(f"PLAT_AGENT_URL={url!r}: expected an agent API URL such as http://127.0.0.1:7170")
+    host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
+    return Endpoints(url, f"http://{host}:{gw_port}", token_file, True)
+
+
 def connect_info(wait: float = 0.0) -> LocalAgent:
     """The running local agent's endpoints and admin token (waits up to `wait` seconds)."""
-    api_port, gw_port = ports()
-    token_file = plat_home() / "agent" / "admin-token"
-    api = f"http://127.0.0.1:{api_port}"
+    where = endpoints()
+    api = where.api_url
     deadline = time.monotonic() + wait
     while True:
         try:
-            token = token_file.read_text().strip()
+            token = where.token_file.read_text().strip()
             if httpx.get(f"{api}/v1/health", headers={"Authorization": f"Bearer {token}"}, timeout=2).status_code == 200:
-                return LocalAgent(api, f"http://127.0.0.1:{gw_port}", token)
+                return LocalAgent(api, where.gateway_url, token)
         except (OSError, httpx.HTTPError):
             pass
         if time.monotonic() >= deadline:
-            raise PlatError(f"the local agent does not answer at {api}", "start it with `plat agent up`")
+            hint = (f"PLAT_AGENT_URL names it; is it up, and is its admin token in {where.token_file} "
+                    "(PLAT_AGENT_TOKEN_FILE)?" if where.external else "start it with `plat agent up`")
+            raise PlatError(f"the local agent does not answer at {api}", hint)
         time.sleep(0.2)
 
 

@@ -38,14 +38,14 @@ def plat(app: Path, env: dict[str, str], *args: str) -> dict:
     proc = subprocess.run([sys.executable, "-m", "plat", "deploy", "--json", *args], cwd=app, capture_output=True,
                           text=True, env={**os.environ, **env})
     if proc.returncode != 0:
-        raise SystemExit(f"plat deploy failed:\n{proc.stderr}")
+        raise SystemExit(f"plat deploy failed:\n{proc.stdout}\n{proc.stderr}")
     return json.loads(proc.stdout)
 
 
 def bump(app: Path, n: int) -> None:
     src = app / "app.py"
-    text = src.read_text().replace("# bench-change", "")
-    src.write_text(text + f"\n# bench-change {n}\n")
+    lines = [ln for ln in src.read_text().splitlines() if not ln.startswith("BENCH_CHANGE = ")]
+    src.write_text("\n".join(lines) + f"\nBENCH_CHANGE = {n}\n")
 
 
 def save_and_load(client: docker.DockerClient, ref: str, env: tb.SshEnv, host: str) -> tuple[int, float]:
@@ -100,11 +100,13 @@ def main() -> None:
             t0 = time.perf_counter()
             res1 = plat(app, env, "--host", "b1")
             one.append(time.perf_counter() - t0)
+            print(f"  1 host:  {one[-1]:.2f}s {res1['phases']}", file=sys.stderr)
             sent.append(res1["hosts"][0]["bytes_sent"])
             bump(app, 2 * r + 1)
             t0 = time.perf_counter()
-            plat(app, env)
+            res3 = plat(app, env)
             three.append(time.perf_counter() - t0)
+            print(f"  3 hosts: {three[-1]:.2f}s {res3['phases']}", file=sys.stderr)
         image = res1["image"]
         ref_bytes, ref_seconds = save_and_load(client, image, env_, "b1")
 

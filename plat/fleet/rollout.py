@@ -66,8 +66,11 @@ def live_version(conn: HostConnection, app: str) -> str | None:
 
 def rollout(conns: dict[str, HostConnection], release: Release, policy: Deploy, deliver: Deliver,
             on_event: Event = lambda host, what: None, hosts: list[str] | None = None, force: bool = False,
-            on_progress: Callable[[str, int, int], None] = lambda h, sent, total: None) -> list[HostResult]:
+            on_progress: Callable[[str, int, int], None] = lambda h, sent, total: None,
+            phases: dict[str, float] | None = None) -> list[HostResult]:
+    phases = {} if phases is None else phases
     names = hosts or sorted(conns)
+    t0 = time.monotonic()
     results = {n: HostResult(n) for n in names}
 
     # 1. where every host stands
@@ -88,14 +91,18 @@ def rollout(conns: dict[str, HostConnection], release: Release, policy: Deploy, 
         results[name].seconds += time.monotonic() - t0
         return sent
 
+    phases["check"] = time.monotonic() - t0
+    t0 = time.monotonic()
     failures: list[str] = []
     for name, sent, err in each(todo, send, policy.parallel):
         results[name].bytes_sent = sent
         if err:
             results[name].state, results[name].detail = FAILED, err.message
             failures.append(name)
+    phases["deliver"] = time.monotonic() - t0
     if failures:
         return [results[n] for n in names]
+    t0 = time.monotonic()
 
     # 3. switch, batch by batch
     def switch(name: str) -> dict[str, Any]:
@@ -119,6 +126,7 @@ def rollout(conns: dict[str, HostConnection], release: Release, policy: Deploy, 
                 on_event(name, "switched")
         if failures:
             break
+    phases["switch"] = time.monotonic() - t0
     if failures and policy.on_failure == "rollback":
         _roll_back(conns, release.app, [results[n] for n in switched], policy.parallel, on_event)
     elif failures:

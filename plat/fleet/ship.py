@@ -33,12 +33,15 @@ class FleetDeploy:
     """ok (all new), old (all back on the old version), or mixed."""
     seconds: float
     bootstraps: list[Bootstrap]
+    phases: dict[str, float]
+    """Wall time of each step (connect, agents, lock, deliver, switch), for --json and benchmarks."""
 
     def as_dict(self) -> dict[str, Any]:
         return {"app": self.release.app, "version": self.release.version, "image": self.release.image,
                 "outcome": self.outcome, "seconds": round(self.seconds, 3),
                 "hosts": [r.as_dict() for r in self.results],
-                "bootstrap": [b.as_dict() for b in self.bootstraps if b.changed]}
+                "bootstrap": [b.as_dict() for b in self.bootstraps if b.changed],
+                "phases": {k: round(v, 3) for k, v in self.phases.items()}}
 
 
 def record_path(app: str) -> Path:
@@ -75,12 +78,21 @@ def deploy_fleet(fleet: Fleet, settings: AgentSettings, release: Release, *, loc
     from plat.local_agent import ensure_image
     from plat.remote.delivery import SavedImage, deliver
 
-    t0 = time.monotonic()
+    t0 = mark = time.monotonic()
+    phases: dict[str, float] = {}
+
+    def lap(name: str) -> None:
+        nonlocal mark
+        now = time.monotonic()
+        phases[name] = now - mark
+        mark = now
+
     policy = fleet.deploy.model_copy(update={"on_failure": "keep"}) if keep_on_failure else fleet.deploy
     with ExitStack() as stack:
         conns = open_all(list(fleet.hosts), settings, policy.parallel)
         stack.callback(lambda: [c.close() for c in conns.values()])
         names = sorted(conns)
+        lap("connect")
 
         # The agent on every host, installed or checked (idempotent).
         agent_image = None
@@ -97,8 +109,10 @@ def deploy_fleet(fleet: Fleet, settings: AgentSettings, release: Release, *, loc
             if err:
                 raise err
             boots.append(boot)
+        lap("agents")
 
         stack.enter_context(FleetLock(list(conns.values()), release.app))
+        lap("lock")
 
         if fleet.registry:
             auth = registry_auth()
@@ -117,8 +131,11 @@ def deploy_fleet(fleet: Fleet, settings: AgentSettings, release: Release, *, loc
                 done = deliver(saved, conn.docker, conn.name, lambda s, t: progress(conn.name, s, t))
                 return done.bytes_sent
 
-        results = rollout(conns, release, policy, send, on_event=on_event, force=force, on_progress=on_progress)
-    result = FleetDeploy(release, results, outcome(results), time.monotonic() - t0, boots)
+        results = rollout(conns, release, policy, send, on_event=on_event, force=force, on_progress=on_progress,
+                          phases=phases)
+        mark = time.monotonic()
+    lap("release")
+    result = FleetDeploy(release, results, outcome(results), time.monotonic() - t0, boots, phases)
     save_record(result)
     return result
 

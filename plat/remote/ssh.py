@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import getpass
 import hashlib
+import logging
 import os
 import re
 import shlex
@@ -21,6 +22,9 @@ import paramiko
 
 from plat.errors import PlatError
 
+# paramiko logs refused tunnel channels (routine while an agent starts) as errors on stderr;
+# plat reports failures itself, so only its --debug tracebacks should show paramiko's view.
+logging.getLogger("paramiko").setLevel(logging.CRITICAL)
 _ADDRESS = re.compile(r"^(?:(?P<user>[A-Za-z0-9._-]+)@)?(?P<host>\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._-]+)(?::(?P<port>\d{1,5}))?$")
 DEFAULT_KNOWN_HOSTS = ("~/.ssh/known_hosts", "~/.ssh/known_hosts2")
 

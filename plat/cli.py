@@ -10,8 +10,8 @@ import typer
 
 from plat import __version__
 from plat.commands import (
-    agent, audit, build, deploy, destroy, detect, dev, hosts, init, invoke, lock, logs, rollback, run, runtimes, scale,
-    schema, secrets, status,
+    agent, audit, build, deploy, destroy, detect, dev, doctor, hosts, init, invoke, lock, logs, rollback, run, runtimes,
+    scale, schema, secrets, status,
 )
 from plat.errors import PlatError
 from plat.ui import err, show_error
@@ -45,7 +45,7 @@ def _root(
 
 
 for module in (init, detect, build, run, dev, deploy, invoke, logs, status, rollback, scale, destroy, hosts, secrets,
-               lock, audit, agent, runtimes, schema):
+               lock, audit, agent, runtimes, schema, doctor):
     module.register(app)
 
 

@@ -158,15 +158,15 @@ def identity_check(host: str, params: Any, agent_socket: str | None = None, ssh_
         ssh_dir = ssh_dir or Path("~/.ssh").expanduser()
         files = [ssh_dir / k for k in DEFAULT_KEYS if (ssh_dir / k).is_file()]
         source = "default key"
+    use_agent = bool(agent_socket) and not params.identities_only
     missing = [f for f in files if source == "IdentityFile" and not f.is_file()]
-    if missing:
-        return Check(name, FAIL, f"IdentityFile {missing[0]} does not exist", f"fix IdentityFile for {host} in your "
-                     "SSH config, or create the key (`ssh-keygen -t ed25519 -f PATH`)", host)
+    if missing:  # OpenSSH skips it; paramiko stops the login at it
+        return Check(name, FAIL, f"IdentityFile {missing[0]} does not exist", f"fix or drop IdentityFile for {host} "
+                     "in your SSH config, or create the key (`ssh-keygen -t ed25519 -f PATH`)", host)
     open_to_others = [p for p in (_mode_problem(f) for f in files) if p]
     if open_to_others:
         path = open_to_others[0].split(" is mode")[0]
         return Check(name, FAIL, open_to_others[0], f"chmod 600 {path}", host)
-    use_agent = bool(agent_socket) and not params.identities_only
     if not files and not use_agent:
         why = "IdentitiesOnly is set but no IdentityFile" if params.identities_only else \
               "no IdentityFile, no default key in ~/.ssh and no ssh-agent (SSH_AUTH_SOCK)"

@@ -104,6 +104,14 @@ def test_a_missing_identity_file_fails(tmp_path: Path) -> None:
     assert check.status == d.FAIL and "does not exist" in check.detail
 
 
+def test_a_missing_identity_file_fails_even_next_to_another_key(tmp_path: Path) -> None:
+    # OpenSSH would skip it; paramiko's login stops at it.
+    key = key_file(tmp_path, "deploy_ed25519", 0o600)
+    check = d.identity_check("web1", params(identity_files=(str(tmp_path / "gone"), str(key))),
+                             agent_socket="/tmp/a.sock")
+    assert check.status == d.FAIL and check.detail == f"IdentityFile {tmp_path / 'gone'} does not exist"
+
+
 def test_default_keys_and_the_agent(tmp_path: Path) -> None:
     empty = tmp_path / "ssh"
     empty.mkdir()

@@ -9,7 +9,8 @@ from plat.errors import PlatError
 from plat.ui import note, out, print_json
 
 hosts_app = typer.Typer(help="The hosts plat.yaml names: trust their SSH keys, install the agent, check them.",
-                        no_args_is_help=True)
+                        no_args_is_help=True,
+                        epilog="Examples: plat hosts trust web1 · plat hosts bootstrap · plat hosts check -e production")
 
 
 @hosts_app.command("list", epilog="Examples: plat hosts list · plat hosts list -e production --json")
@@ -36,7 +37,7 @@ def list_(app_dir: AppDir = ".", env: Env = None, label: Labels = [],
 
 @hosts_app.command(epilog="Examples: plat hosts trust web1 · plat hosts trust deploy@10.0.0.5:2222 --yes")
 def trust(
-    host: Annotated[str, typer.Argument(help="[user@]host[:port] or an alias from your SSH config.")],
+    host: Annotated[str, typer.Argument(help="user@host:port (user and port optional), or an alias from your SSH config.")],
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Trust without asking (scripts: check the fingerprint "
                                       "another way first).")] = False,
     fingerprint_: Annotated[str | None, typer.Option("--fingerprint", help="Trust only if the key has this SHA256 "

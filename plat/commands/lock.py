@@ -8,7 +8,7 @@ from plat.commands._fleet_options import AppDir, Env, Hosts, Labels
 from plat.ui import note, out, print_json
 
 lock_app = typer.Typer(help="The per-app deploy lock: see who holds it, clear one left by a killed deploy.",
-                       no_args_is_help=True)
+                       no_args_is_help=True, epilog="Examples: plat lock status shop · plat lock release shop")
 
 
 @lock_app.command(epilog="Examples: plat lock status todo · plat lock status todo -e production --json")

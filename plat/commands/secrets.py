@@ -11,7 +11,9 @@ from plat.errors import PlatError
 from plat.ui import note, out, print_json
 
 secrets_app = typer.Typer(help="Secrets an app gets as environment variables: kept by each host's agent (0600), "
-                          "never in images, logs or argv.", no_args_is_help=True)
+                          "never in images, logs or argv.", no_args_is_help=True,
+                          epilog="Examples: printf %s \"$DB_URL\" | plat secrets set shop DATABASE_URL · "
+                                 "plat secrets list shop · plat secrets rm shop DATABASE_URL")
 NoRestart = Annotated[bool, typer.Option("--no-restart", help="Leave running instances be; the value applies to "
                                          "instances started later.")]
 

@@ -164,6 +164,10 @@ def _jump_channel(params: SSHParams, config: paramiko.SSHConfig) -> tuple[parami
 
 def connect(params: SSHParams, config: paramiko.SSHConfig | None = None) -> paramiko.SSHClient:
     """An authenticated SSH connection whose host key matched known_hosts, or a PlatError."""
+    missing = [f for f in params.identity_files if not Path(f).is_file()]
+    if missing:
+        raise PlatError(f"{params.name}: IdentityFile {missing[0]} does not exist",
+                        "fix IdentityFile for this host in your SSH config (or remove it to use ssh-agent)")
     client = paramiko.SSHClient()
     keys = known_host_keys(params)
     for host, entries in keys.items():

@@ -42,7 +42,7 @@ def fake_agent() -> Iterator[str]:
     """A stand-in agent API answering /v1/health for one bearer token."""
 
     class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802
+        def do_GET(self) -> None:
             ok = self.path == "/v1/health" and self.headers.get("Authorization") == "Bearer s3cret"
             self.send_response(200 if ok else 401)
             self.end_headers()

@@ -451,6 +451,7 @@ class Testbed:
     def remove_host(self, name: str) -> None:
         host = self.hosts.pop(name, None)
         cname = self.container_name(name)
+        self._thaw(cname)
         try:
             (host.container if host else self.client.containers.get(cname)).remove(force=True, v=True)
         except docker.errors.NotFound:
@@ -459,6 +460,18 @@ class Testbed:
         if host:
             for callback in self.on_removed_host:
                 callback(host)
+
+    @staticmethod
+    def _thaw(cname: str) -> None:
+        """Unfreeze app containers a host's agent paused (its warm pool does): a frozen process
+        cannot take SIGKILL, so removing the host would hang until they thaw."""
+        top = Path("/sys/fs/cgroup")
+        for state in [*top.glob(f"freezer/{CGROUP_PARENT}/{cname}/**/freezer.state"),
+                      *top.glob(f"{CGROUP_PARENT}/{cname}/**/cgroup.freeze")]:
+            try:
+                state.write_text("THAWED" if state.name == "freezer.state" else "0")
+            except OSError:
+                pass
 
     @staticmethod
     def _cleanup_cgroups(cname: str) -> None:
@@ -501,6 +514,7 @@ class Testbed:
         flt = [f"{k}={v}" for k, v in self.labels.items()]
         for c in self.client.containers.list(all=True, filters={"label": flt}):
             if c.name.startswith(self.prefix):
+                self._thaw(c.name)
                 c.remove(force=True, v=True)
                 self._cleanup_cgroups(c.name)
         if self._network is not None:

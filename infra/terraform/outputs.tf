@@ -4,10 +4,11 @@ output "hosts" {
 }
 
 output "ansible_inventory" {
-  description = "An Ansible INI inventory: the hosts in group plat_hosts, logging in as deploy_user (terraform output -raw ansible_inventory > inventory.ini)."
+  description = "An INI inventory for infra/ansible: the hosts in group plat_hosts, ansible_user = deploy_user, the agent's gateway on gateway_port (terraform output -raw ansible_inventory > inventory.ini)."
   value = join("", concat(
     ["[plat_hosts]\n"],
-    [for h in local.hosts : "${h.name} ansible_host=${h.address} ansible_user=${var.deploy_user}\n"],
+    [for h in local.hosts : "${h.name} ansible_host=${h.address}\n"],
+    ["\n[plat_hosts:vars]\n", "ansible_user=${var.deploy_user}\n", "plat_agent_gateway_port=${var.gateway_port}\n"],
   ))
 }
 

@@ -31,8 +31,8 @@ run "two_hosts_with_stable_addresses" {
     error_message = "hosts are named <name_prefix>-<n>"
   }
   assert {
-    condition     = output.ansible_inventory == "[plat_hosts]\nplat-1 ansible_host=203.0.113.10 ansible_user=deploy\nplat-2 ansible_host=203.0.113.10 ansible_user=deploy\n"
-    error_message = "the inventory lists every host in plat_hosts with ansible_user"
+    condition     = output.ansible_inventory == "[plat_hosts]\nplat-1 ansible_host=203.0.113.10\nplat-2 ansible_host=203.0.113.10\n\n[plat_hosts:vars]\nansible_user=deploy\nplat_agent_gateway_port=80\n"
+    error_message = "the inventory lists every host in plat_hosts, with ansible_user and the gateway port for infra/ansible"
   }
   assert {
     condition     = output.plat_yaml_hosts[0].host == "deploy@203.0.113.10" && output.plat_yaml_hosts[0].labels.env == "test"
@@ -72,6 +72,10 @@ run "ephemeral_addresses_and_custom_gateway_port" {
   assert {
     condition     = join(",", sort([for r in aws_security_group.hosts.ingress : "${r.from_port}-${r.to_port}"])) == "22-22,8080-8080"
     error_message = "the gateway rule follows gateway_port"
+  }
+  assert {
+    condition     = strcontains(output.ansible_inventory, "ansible_user=ops\nplat_agent_gateway_port=8080\n")
+    error_message = "the inventory follows deploy_user and gateway_port"
   }
   assert {
     condition     = output.trust_commands[1] == "plat hosts trust ops@198.51.100.10"

@@ -73,17 +73,26 @@ def bootstrap(
     from plat.fleet.bootstrap import bootstrap as boot
     from plat.fleet.connect import each
     from plat.local_agent import ensure_image
+    from plat.progress_view import fleet_progress
     from plat.remote.delivery import SavedImage
     from plat.targets import connected, raise_failures, scope
 
     sc = scope(app_dir, env, host or None, label)
     if sc.fleet is None:
-        raise PlatError("no hosts in plat.yaml", "add `hosts:` (or use `plat agent up` for the local agent)")
+        from pathlib import Path
+
+        where = Path(app_dir).resolve() / "plat.yaml"
+        raise PlatError(f"{where}: {'no hosts listed' if sc.manifest else 'not found'}",
+                        "add `hosts:` to plat.yaml (or use `plat agent up` for the local agent)")
     local = connect()
     saved = SavedImage(local, ensure_image(local))
     try:
-        with connected(sc.fleet, sc.settings) as conns:
-            results = each(sorted(conns), lambda n: boot(conns[n], saved, install_docker), sc.fleet.deploy.parallel)
+        with connected(sc.fleet, sc.settings) as conns, fleet_progress(sorted(conns), quiet=json_) as (event, progress):
+            def one(name: str):  # type: ignore[no-untyped-def]
+                event(name, "installing or checking the agent")
+                return boot(conns[name], saved, install_docker, lambda sent, total: progress(name, sent, total))
+
+            results = each(sorted(conns), one, sc.fleet.deploy.parallel)
     finally:
         saved.close()
     if json_:

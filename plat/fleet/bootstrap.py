@@ -8,6 +8,7 @@ The agent runs as a container with restart policy `unless-stopped` (dockerd supe
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -79,7 +80,7 @@ def wait_agent(conn: HostConnection, timeout: float = 60.0) -> dict[str, Any]:
     deadline = time.monotonic() + timeout
     while True:
         try:
-            conn._agent = None  # re-read the token: a fresh agent writes it on first start
+            conn.forget_agent()
             return conn.agent().health()
         except PlatError as exc:
             if time.monotonic() > deadline:
@@ -94,7 +95,8 @@ def check_version(conn: HostConnection, health: dict[str, Any]) -> None:
                         f"upgrade it with `plat hosts bootstrap {conn.name}`")
 
 
-def bootstrap(conn: HostConnection, agent_image: Any, install_docker: bool = False) -> Bootstrap:
+def bootstrap(conn: HostConnection, agent_image: Any, install_docker: bool = False,
+              on_progress: Callable[[int, int], None] = lambda sent, total: None) -> Bootstrap:
     """Docker checked, agent image delivered, agent (re)started only if its setup changed.
 
     `agent_image` is a delivery.SavedImage of the local agent image, shared by every host.
@@ -115,7 +117,7 @@ def bootstrap(conn: HostConnection, agent_image: Any, install_docker: bool = Fal
         report.agent_version = health.get("version", "?")
         check_version(conn, health)
         return report
-    sent = deliver(agent_image, conn.docker, conn.name)
+    sent = deliver(agent_image, conn.docker, conn.name, on_progress)
     if sent.layers_sent:
         report.changed.append(f"agent image ({sent.layers_sent} layers, {sent.bytes_sent / 1e6:.1f} MB)")
     spec = container_spec(agent_image.ref, remote_agent_env(conn.settings), AGENT_STATE)

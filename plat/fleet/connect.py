@@ -115,6 +115,10 @@ class HostConnection:
             except PlatError:
                 return False
 
+    def forget_agent(self) -> None:
+        """Drop the cached client, so the next call reads the token again (a new agent writes one)."""
+        self._agent = None
+
     def agent(self) -> AgentClient:
         if self._agent is None:
             token = self._token()

@@ -102,7 +102,8 @@ def deploy_fleet(fleet: Fleet, settings: AgentSettings, release: Release, *, loc
 
         def ready(name: str) -> Bootstrap:
             on_event(name, "checking agent")
-            return bootstrap(conns[name], agent_image, install_docker)
+            return bootstrap(conns[name], agent_image, install_docker,
+                             lambda sent, total: on_progress(name, sent, total))
 
         boots = []
         for _, boot, err in each(names, ready, policy.parallel):

@@ -218,7 +218,8 @@ def make_api(agent: Agent, bind: str, port: int, ssl_context: ssl.SSLContext | N
 
         def r_delete_app(self, who: Principal, q: dict, app: str, **_: str) -> None:
             self._owned(who, app)
-            agent.destroy(agent.store.app(app)["tenant"], app, actor=self.actor)
+            agent.destroy(agent.store.app(app)["tenant"], app, actor=self.actor,
+                          keep_secrets=q.get("keep_secrets", ["0"])[0] in ("1", "true"))
             self.send_json(200, {"app": app, "destroyed": True})
 
         def r_deploy(self, who: Principal, q: dict, app: str, **_: str) -> None:

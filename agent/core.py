@@ -211,14 +211,15 @@ class Agent:
         return self.deploy(tenant, app, target["version"], target["image"], target["manifest"], target["digest"],
                            actor=actor)
 
-    def destroy(self, tenant: str, app: str, *, actor: str | None = None) -> None:
-        """Remove the app, its instances and its secrets (locks stay with their holders)."""
+    def destroy(self, tenant: str, app: str, *, actor: str | None = None, keep_secrets: bool = False) -> None:
+        """Remove the app and its instances, and its secrets unless `keep_secrets` (a fleet undoing
+        a first deploy keeps them for the next try). Locks stay with their holders."""
         self._owned(tenant, app)
         with self._app_lock(app):
             pool = self.pools.pop(app, None)
             if pool:
                 pool.retire()
-            removed = self.secrets.remove_all(app)
+            removed = 0 if keep_secrets else self.secrets.remove_all(app)
             self.store.delete_app(app, actor or tenant, secrets_removed=removed)
             self.reload_gateway()
 

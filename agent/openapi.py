@@ -14,6 +14,8 @@ _OK = {"description": "ok", "content": {"application/json": {"schema": {}}}}
 
 _KEY = {"name": "key", "in": "path", "required": True,
         "schema": {"type": "string", "pattern": "^[A-Za-z_][A-Za-z0-9_]{0,127}$"}}
+_KEEP_SECRETS = {"name": "keep_secrets", "in": "query", "required": False,
+                 "schema": {"type": "string", "enum": ["0", "1", "true", "false"]}}
 _ACTOR = {"name": "X-Plat-Actor", "in": "header", "required": False,
           "description": "Who the audit trail names (default: the tenant)",
           "schema": {"type": "string", "maxLength": 200, "pattern": "^[ -~]*$"}}
@@ -60,7 +62,8 @@ OPENAPI: dict[str, Any] = {
     "paths": {
         "/v1/health": {"get": _op("Agent health and version")},
         "/v1/apps": {"get": _op("Apps of the caller's tenant with versions and instances")},
-        "/v1/apps/{app}": {"get": _op("One app", [_APP]), "delete": _op("Destroy an app and its secrets", [_APP, _ACTOR])},
+        "/v1/apps/{app}": {"get": _op("One app", [_APP]), "delete": _op("Destroy an app and its secrets (keep_secrets=1 keeps them)",
+                                                                       [_APP, _ACTOR, _KEEP_SECRETS])},
         "/v1/apps/{app}/deploy": {"post": _op("Deploy a version: pull if needed, warm, health-check, switch, drain",
                                               [_APP, _ACTOR], _DEPLOY)},
         "/v1/apps/{app}/rollback": {"post": _op("Roll back to an earlier version", [_APP, _ACTOR],

@@ -89,8 +89,8 @@ class AgentClient:
     def rollback(self, app: str, version: str | None) -> dict[str, Any]:
         return self._call("POST", f"/v1/apps/{app}/rollback", json={"version": version} if version else {})
 
-    def destroy(self, app: str) -> dict[str, Any]:
-        return self._call("DELETE", f"/v1/apps/{app}")
+    def destroy(self, app: str, keep_secrets: bool = False) -> dict[str, Any]:
+        return self._call("DELETE", f"/v1/apps/{app}", params={"keep_secrets": "1"} if keep_secrets else None)
 
     def scale(self, app: str, min_warm: int | None, max_instances: int | None) -> dict[str, Any]:
         return self._call("POST", f"/v1/apps/{app}/scale", json={"min_warm": min_warm, "max_instances": max_instances})

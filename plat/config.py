@@ -209,6 +209,16 @@ def _known_keys(model: type[BaseModel], loc: tuple[str | int, ...]) -> list[str]
     return list(model.model_fields)
 
 
+_PRIVATE_KEYS = ("env", "args", "hosts", "url")
+"""Where plat.yaml values may be secrets (or carry credentials): errors never echo them."""
+
+
+def _shown_input(loc: tuple[str | int, ...], value: Any) -> str:
+    if any(str(part) in _PRIVATE_KEYS for part in loc):
+        return f" (keys: {', '.join(map(str, value))})" if isinstance(value, dict) else ""
+    return f" (got {value!r})"
+
+
 def _explain(path: Path, exc: ValidationError) -> PlatError:
     lines = []
     for err in exc.errors():
@@ -223,7 +233,7 @@ def _explain(path: Path, exc: ValidationError) -> PlatError:
             lines.append(f"{path}: {key}: required key is missing")
         else:
             msg = err["msg"].removeprefix("Value error, ")
-            lines.append(f"{path}: {key}: {msg} (got {err.get('input')!r})")
+            lines.append(f"{path}: {key}: {msg}{_shown_input(loc, err.get('input'))}")
     return PlatError(lines[0] if len(lines) == 1 else "\n".join(lines),
                      "fix plat.yaml (see `plat schema` for every key)")
 

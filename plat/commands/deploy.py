@@ -53,7 +53,7 @@ def deploy(
         if retry_failed:
             from plat.fleet.ship import load_record
 
-            release = load_record(app.name)
+            release = load_record(app.name, env)
         else:
             tag = image_repository(app, fleet.registry)
             with build_progress(app.name, quiet=json_) as on_event:

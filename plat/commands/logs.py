@@ -54,7 +54,10 @@ def logs(
                     lines.put((name, line, None))
             except PlatError as exc:
                 lines.put((name, None, exc))
-            lines.put((name, None, None))
+            except Exception as exc:  # noqa: BLE001 - a dropped tunnel: report it, never hang
+                lines.put((name, None, PlatError(f"{name}: log stream ended: {exc}")))
+            finally:
+                lines.put((name, None, None))
 
         for name in clients:
             threading.Thread(target=pump, args=(name,), daemon=True).start()

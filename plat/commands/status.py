@@ -37,7 +37,10 @@ def status(
         print_json([{"host": h, "apps": r, "error": e.message if e else None} for h, r, e in results])
         raise_failures(results)
         return
-    versions = {a["live_version"] for _, apps, _ in results for a in apps or []}
+    versions: dict[str, set] = {}
+    for _, apps, _ in results:
+        for a in apps or []:
+            versions.setdefault(a["app"], set()).add(a["live_version"])
     table = Table("host", "app", "live version", "instances", "versions kept", "health")
     for h, apps, e in results:
         if e is not None:
@@ -46,7 +49,7 @@ def status(
         for a in apps or []:
             health = "[red]crash loop[/]" if a.get("crash_looping") else "ok"
             live = a["live_version"] or "-"
-            if len(versions) > 1 and len(results) > 1:
+            if len(versions[a["app"]]) > 1:
                 live = f"[yellow]{live}[/]"  # the fleet disagrees: make it visible
             table.add_row(h, a["app"], live, _instances(a), str(len(a["versions"])), health)
     out.print(table)

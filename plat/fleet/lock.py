@@ -78,12 +78,20 @@ class FleetLock:
                     continue
                 try:
                     conn.agent().renew_lock(self.app, token)
-                except PlatError:
+                except Exception:  # noqa: BLE001 - any failure means the lease may lapse on that host
                     if conn.name not in self.lost:
                         self.lost.append(conn.name)
 
+    def check(self) -> None:
+        """Raise if the lock was lost on some host (released by force, or renewal failed)."""
+        if self.lost:
+            raise PlatError(f"{self.app}: the deploy lock was lost on {', '.join(self.lost)} "
+                            "(released by someone else, or the host stopped answering); stopping")
+
     def release(self) -> None:
         self._stop.set()
+        if self._thread is not None and self._thread is not threading.current_thread():
+            self._thread.join(timeout=5)
         for conn in self.conns:
             token = self.tokens.pop(conn.name, None)
             if token is None:

@@ -12,12 +12,14 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from plat.config import Deploy
 from plat.errors import PlatError
 from plat.fleet.connect import HostConnection, each
 from plat.fleet.select import batches
+
+T = TypeVar("T")
 
 # Host states in the summary.
 SWITCHED, UNCHANGED, FAILED, ROLLED_BACK, NOT_STARTED, KEPT = (
@@ -33,6 +35,8 @@ class HostResult:
     detail: str = ""
     bytes_sent: int | None = None
     seconds: float = 0.0
+    failed: bool = False
+    """This host's step failed (its state may still become "rolled back")."""
 
     def as_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -64,17 +68,30 @@ def live_version(conn: HostConnection, app: str) -> str | None:
         raise
 
 
+def _named(name: str, fn: Callable[[], T]) -> T:
+    """Run one host's step; an engine, SSH or HTTP error becomes a PlatError naming the host, so
+    it counts as that host's failure (and rollback and the summary still happen)."""
+    try:
+        return fn()
+    except PlatError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - the transports raise many kinds; all are this host's failure
+        raise PlatError(f"{name}: {type(exc).__name__}: {exc}") from exc
+
+
 def rollout(conns: dict[str, HostConnection], release: Release, policy: Deploy, deliver: Deliver,
             on_event: Event = lambda host, what: None, hosts: list[str] | None = None, force: bool = False,
             on_progress: Callable[[str, int, int], None] = lambda h, sent, total: None,
-            phases: dict[str, float] | None = None) -> list[HostResult]:
+            phases: dict[str, float] | None = None, guard: Callable[[], None] = lambda: None) -> list[HostResult]:
+    """`guard` runs before each batch and raises PlatError to stop (say, the deploy lock was lost)."""
     phases = {} if phases is None else phases
     names = hosts or sorted(conns)
     t0 = time.monotonic()
     results = {n: HostResult(n) for n in names}
 
     # 1. where every host stands
-    for name, before, err in each(names, lambda n: live_version(conns[n], release.app), policy.parallel):
+    for name, before, err in each(names, lambda n: _named(n, lambda: live_version(conns[n], release.app)),
+                                  policy.parallel):
         if err:
             raise err
         results[name].before = results[name].after = before
@@ -87,7 +104,7 @@ def rollout(conns: dict[str, HostConnection], release: Release, policy: Deploy, 
     def send(name: str) -> int | None:
         on_event(name, "delivering")
         t0 = time.monotonic()
-        sent = deliver(conns[name], on_progress)
+        sent = _named(name, lambda: deliver(conns[name], on_progress))
         results[name].seconds += time.monotonic() - t0
         return sent
 
@@ -97,7 +114,7 @@ def rollout(conns: dict[str, HostConnection], release: Release, policy: Deploy, 
     for name, sent, err in each(todo, send, policy.parallel):
         results[name].bytes_sent = sent
         if err:
-            results[name].state, results[name].detail = FAILED, err.message
+            results[name].state, results[name].detail, results[name].failed = FAILED, err.message, True
             failures.append(name)
     phases["deliver"] = time.monotonic() - t0
     if failures:
@@ -109,16 +126,24 @@ def rollout(conns: dict[str, HostConnection], release: Release, policy: Deploy, 
         on_event(name, "switching")
         t0 = time.monotonic()
         try:
-            return conns[name].agent().deploy(release.app, release.version, release.image, release.manifest,
-                                              release.digest, pull=release.pull)
+            return _named(name, lambda: conns[name].agent().deploy(
+                release.app, release.version, release.image, release.manifest, release.digest, pull=release.pull))
         finally:
             results[name].seconds += time.monotonic() - t0
 
     switched: list[str] = []
     for batch in batches(todo, policy.batch):
+        try:
+            guard()
+        except PlatError as exc:
+            for name in batch:
+                results[name].detail = exc.message
+            failures.append(batch[0])
+            results[batch[0]].state, results[batch[0]].failed = FAILED, True
+            break
         for name, _, err in each(batch, switch, policy.parallel):
             if err:
-                results[name].state, results[name].detail = FAILED, err.message
+                results[name].state, results[name].detail, results[name].failed = FAILED, err.message, True
                 failures.append(name)
             else:
                 results[name].state, results[name].after = SWITCHED, release.version
@@ -127,8 +152,18 @@ def rollout(conns: dict[str, HostConnection], release: Release, policy: Deploy, 
         if failures:
             break
     phases["switch"] = time.monotonic() - t0
+    if failures:
+        # A switch that failed on the wire may still have happened: ask those hosts.
+        for name, live, err in each(failures, lambda n: _named(n, lambda: live_version(conns[n], release.app)),
+                                    policy.parallel):
+            if err is None:
+                results[name].after = live
+                if live == release.version and results[name].before != release.version:
+                    switched.append(name)
     if failures and policy.on_failure == "rollback":
-        _roll_back(conns, release.app, [results[n] for n in switched], policy.parallel, on_event)
+        # Hosts that ran this version before the deploy (--force) stay on it.
+        undo = [results[n] for n in switched if results[n].before != release.version]
+        _roll_back(conns, release.app, undo, policy.parallel, on_event)
     elif failures:
         for n in switched:
             results[n].state = KEPT
@@ -142,24 +177,19 @@ def _roll_back(conns: dict[str, HostConnection], app: str, done: list[HostResult
         on_event(r.host, "rolling back")
         agent = conns[r.host].agent()
         if r.before is None:
-            agent.destroy(app)
+            agent.destroy(app, keep_secrets=True)  # new on this host: gone again, its secrets kept
         else:
             agent.rollback(app, r.before)
 
-    for r, _, err in each(done, back, parallel):
+    for r, _, err in each(done, lambda r: _named(r.host, lambda: back(r)), parallel):
         if err:
             r.detail = f"rollback failed: {err.message}"
         else:
             r.state, r.after = ROLLED_BACK, r.before
 
 
-def outcome(results: list[HostResult]) -> str:
-    """One line: did the fleet end all-new, all-old, or mixed?"""
-    states = {r.state for r in results}
-    if FAILED not in states:
+def outcome(results: list[HostResult], version: str) -> str:
+    """ok (no host failed), old (no host ended on `version`), or mixed (some did, some did not)."""
+    if not any(r.failed for r in results):
         return "ok"
-    if KEPT in states:
-        return "mixed"
-    if any(r.detail.startswith("rollback failed") for r in results):
-        return "mixed"
-    return "old"
+    return "mixed" if any(r.after == version for r in results) else "old"

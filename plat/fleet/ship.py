@@ -44,12 +44,13 @@ class FleetDeploy:
                 "phases": {k: round(v, 3) for k, v in self.phases.items()}}
 
 
-def record_path(app: str) -> Path:
-    return plat_home() / "deploys" / f"{app}.json"
+def record_path(app: str, environment: str | None) -> Path:
+    """One record per app and environment: a retry never replays another environment's release."""
+    return plat_home() / "deploys" / f"{app}@{environment or 'hosts'}.json"
 
 
-def save_record(result: FleetDeploy) -> None:
-    path = record_path(result.release.app)
+def save_record(result: FleetDeploy, environment: str | None) -> None:
+    path = record_path(result.release.app, environment)
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     rel = result.release
     data = {"app": rel.app, "version": rel.version, "image": rel.image, "manifest": rel.manifest,
@@ -60,12 +61,13 @@ def save_record(result: FleetDeploy) -> None:
     os.replace(tmp, path)
 
 
-def load_record(app: str) -> Release:
-    path = record_path(app)
+def load_record(app: str, environment: str | None) -> Release:
+    path = record_path(app, environment)
     try:
         data = json.loads(path.read_text())
     except (OSError, ValueError):
-        raise PlatError(f"no earlier deploy of {app} from this machine to retry ({path})",
+        where = f"environment {environment}" if environment else "plat.yaml's hosts"
+        raise PlatError(f"no earlier deploy of {app} to {where} from this machine to retry ({path})",
                         "run `plat deploy` first") from None
     return Release(data["app"], data["version"], data["image"], data["manifest"], data.get("digest"))
 
@@ -112,7 +114,7 @@ def deploy_fleet(fleet: Fleet, settings: AgentSettings, release: Release, *, loc
             boots.append(boot)
         lap("agents")
 
-        stack.enter_context(FleetLock(list(conns.values()), release.app))
+        lock = stack.enter_context(FleetLock(list(conns.values()), release.app))
         lap("lock")
 
         if fleet.registry:
@@ -125,7 +127,13 @@ def deploy_fleet(fleet: Fleet, settings: AgentSettings, release: Release, *, loc
                 _pull(conn, release.image, auth)
                 return None
         else:
-            saved = SavedImage(local_client, release.image)
+            from plat.docker_client import docker
+
+            try:
+                saved = SavedImage(local_client, release.image)
+            except docker.errors.ImageNotFound:
+                raise PlatError(f"{release.image} is no longer in the local engine",
+                                "deploy again without --retry-failed to rebuild it") from None
             stack.callback(saved.close)
 
             def send(conn: HostConnection, progress: Callable[[str, int, int], None]) -> int | None:
@@ -133,11 +141,11 @@ def deploy_fleet(fleet: Fleet, settings: AgentSettings, release: Release, *, loc
                 return done.bytes_sent
 
         results = rollout(conns, release, policy, send, on_event=on_event, force=force, on_progress=on_progress,
-                          phases=phases)
+                          phases=phases, guard=lock.check)
         mark = time.monotonic()
     lap("release")
-    result = FleetDeploy(release, results, outcome(results), time.monotonic() - t0, boots, phases)
-    save_record(result)
+    result = FleetDeploy(release, results, outcome(results, release.version), time.monotonic() - t0, boots, phases)
+    save_record(result, fleet.environment)
     return result
 
 

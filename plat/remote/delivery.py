@@ -10,6 +10,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import json
+import posixpath
 import tarfile
 import tempfile
 import threading
@@ -60,6 +61,14 @@ def partial_archive(save: IO[bytes], keep: set[int], out: IO[bytes], level: int 
         manifest = json.load(src.extractfile(manifest_member))  # type: ignore[arg-type]
         layers = [layer for entry in manifest for layer in entry["Layers"]]
         wanted = {layers[i] for i in keep if i < len(layers)}
+        # Legacy saves store a repeated layer as a link to its first copy: keep link targets.
+        by_name = {m.name: m for m in members}
+        for name in list(wanted):
+            member = by_name.get(name)
+            if member is not None and (member.issym() or member.islnk()):
+                target = member.linkname if member.islnk() else \
+                    posixpath.normpath(posixpath.join(posixpath.dirname(name), member.linkname))
+                wanted.add(target)
         skipped = set(layers) - wanted
         with gzip.GzipFile(fileobj=out, mode="wb", compresslevel=level, mtime=0) as gz, \
                 tarfile.open(fileobj=gz, mode="w:") as dst:

@@ -24,11 +24,12 @@ class _Adapter(BaseHTTPAdapter):
         super().__init__()
 
     def get_connection(self, url, proxies=None):  # type: ignore[no-untyped-def,override]
+        # One pool whatever the URL: each new connection is an SSH session running dial-stdio.
         with self.pools.lock:
-            pool = self.pools.get(url)
+            pool = self.pools.get("engine")
             if pool is None:
                 pool = SSHConnectionPool(ssh_client=self.ssh_client, timeout=self.timeout, maxsize=4)
-                self.pools[url] = pool
+                self.pools["engine"] = pool
             return pool
 
     def close(self) -> None:  # the SSH connection belongs to the caller

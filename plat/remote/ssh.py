@@ -186,34 +186,39 @@ def connect(params: SSHParams, config: paramiko.SSHConfig | None = None) -> para
             timeout=params.connect_timeout, banner_timeout=params.connect_timeout,
             auth_timeout=params.connect_timeout, channel_timeout=params.connect_timeout,
         )
-    except UnknownHostKey:
+    except Exception as exc:
         client.close()
-        raise
-    except paramiko.BadHostKeyException as exc:
-        client.close()
-        raise PlatError(
+        if jump_client is not None:
+            jump_client.close()
+        raise _connect_error(params, exc) from None
+    if jump_client is not None:
+        client._plat_jump = jump_client  # type: ignore[attr-defined]  # kept alive with the client
+    return client
+
+
+def _connect_error(params: SSHParams, exc: Exception) -> Exception:
+    """What the user sees when connecting failed: one line naming the host, and what to do."""
+    if isinstance(exc, PlatError):  # UnknownHostKey
+        return exc
+    if isinstance(exc, paramiko.BadHostKeyException):
+        return PlatError(
             f"{params.name}: HOST KEY CHANGED for {params.known_hosts_key}: expected {fingerprint(exc.expected_key)}, "
             f"got {exc.key.get_name()} {fingerprint(exc.key)}. Someone may be intercepting the connection; "
             "nothing was run",
             "if the host was reinstalled, remove its old line from known_hosts and run "
-            f"`plat hosts trust {params.name}`") from None
-    except paramiko.AuthenticationException:
-        client.close()
+            f"`plat hosts trust {params.name}`")
+    if isinstance(exc, paramiko.AuthenticationException):
         tried = ", ".join(params.identity_files) or "default keys and ssh-agent"
-        raise PlatError(f"{params.name}: SSH refused user {params.user!r} (tried {tried})",
-                        "check User and IdentityFile for this host in your SSH config") from None
-    except paramiko.SSHException as exc:
-        client.close()
+        return PlatError(f"{params.name}: SSH refused user {params.user!r} (tried {tried})",
+                         "check User and IdentityFile for this host in your SSH config")
+    if isinstance(exc, paramiko.SSHException):
         msg = str(exc)
         if "banner" in msg.lower() or "no existing session" in msg.lower():
             msg = f"connected, but no SSH server answered within {params.connect_timeout:g}s"
-        raise PlatError(f"{params.name}: SSH failed: {msg}") from None
-    except OSError as exc:
-        client.close()
-        raise _describe_socket_error(params, exc) from None
-    if jump_client is not None:
-        client._plat_jump = jump_client  # type: ignore[attr-defined]  # kept alive with the client
-    return client
+        return PlatError(f"{params.name}: SSH failed: {msg}")
+    if isinstance(exc, OSError):
+        return _describe_socket_error(params, exc)
+    return exc
 
 
 def scan_host_key(params: SSHParams, config: paramiko.SSHConfig | None = None) -> paramiko.PKey:
@@ -247,11 +252,12 @@ def known_hosts_line(params: SSHParams, key: paramiko.PKey) -> str:
 def trust(params: SSHParams, key: paramiko.PKey) -> Path:
     """Add the key to the first known_hosts file (created 0600). Refuses to replace a different key."""
     existing = known_host_keys(params).lookup(params.known_hosts_key) or {}
-    if key.get_name() in existing:
-        if existing[key.get_name()] == key:
-            return Path(params.known_hosts[0]).expanduser()
-        raise PlatError(f"{params.name}: known_hosts already holds a different {key.get_name()} key for "
-                        f"{params.known_hosts_key}", "remove the old line by hand if the host was really reinstalled")
+    if any(k == key for k in existing.values()):
+        return Path(params.known_hosts[0]).expanduser()
+    if existing:  # a different key, of this type or another: never trusted on top of a known one
+        raise PlatError(f"{params.name}: known_hosts already holds a different key for {params.known_hosts_key} "
+                        f"({', '.join(existing.keys())})",
+                        "remove the old line by hand only if the host was really reinstalled")
     path = Path(params.known_hosts[0]).expanduser()
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
@@ -275,5 +281,6 @@ def run(client: paramiko.SSHClient, command: str, timeout: float = 60.0, stdin: 
             out += chunk
     except socket.timeout:
         chan.close()
-        raise PlatError(f"`{command}` did not finish within {timeout:g}s") from None
+        host = client.get_transport().getpeername()[0] if client.get_transport() else "the host"  # type: ignore[union-attr]
+        raise PlatError(f"{host}: a command did not finish within {timeout:g}s ({command.split()[0]} …)") from None
     return chan.recv_exit_status(), out.decode(errors="replace")

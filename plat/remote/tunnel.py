@@ -38,6 +38,8 @@ class _ChannelStream(httpcore.NetworkStream):
         self._chan.close()
 
     def get_extra_info(self, info: str) -> Any:
+        if info == "is_readable":  # httpcore asks before reusing a kept-alive connection
+            return self._chan.recv_ready() or self._chan.closed or self._chan.eof_received
         return None
 
 
@@ -69,4 +71,6 @@ class SSHTransport(httpx.HTTPTransport):
     def __init__(self, transport: paramiko.Transport) -> None:
         super().__init__()
         # httpx exposes no hook for the network backend; its pool is the documented httpcore one.
-        self._pool = httpcore.ConnectionPool(network_backend=SSHBackend(transport), max_connections=16)
+        # Idle connections expire well before the agent drops them (30 s).
+        self._pool = httpcore.ConnectionPool(network_backend=SSHBackend(transport), max_connections=16,
+                                             keepalive_expiry=5.0)

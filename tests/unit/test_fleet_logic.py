@@ -88,8 +88,8 @@ class FakeAgent:
         self.calls.append(("rollback", version))
         self.live = version
 
-    def destroy(self, app):  # type: ignore[no-untyped-def]
-        self.calls.append(("destroy",))
+    def destroy(self, app, keep_secrets=False):  # type: ignore[no-untyped-def]
+        self.calls.append(("destroy", keep_secrets))
         self.live = None
 
 
@@ -114,7 +114,7 @@ def test_all_hosts_switch_and_up_to_date_hosts_are_left_alone() -> None:
     res = rollout(c, REL, Deploy(), lambda conn, p: sent.append(conn.name) or 10)  # type: ignore[arg-type]
     assert [(r.host, r.before, r.after, r.state) for r in res] == [
         ("h1", "v1", "v2", "switched"), ("h2", "v2", "v2", "unchanged"), ("h3", None, "v2", "switched")]
-    assert sorted(sent) == ["h1", "h3"] and outcome(res) == "ok"
+    assert sorted(sent) == ["h1", "h3"] and outcome(res, "v2") == "ok"
 
 
 def test_a_failed_switch_rolls_back_the_switched_hosts_and_skips_the_rest() -> None:
@@ -127,13 +127,46 @@ def test_a_failed_switch_rolls_back_the_switched_hosts_and_skips_the_rest() -> N
     assert by["h3"].state == "failed" and "health check" in by["h3"].detail
     assert by["h4"].state == "rolled back"  # same batch as h3
     assert by["h5"].state == "not switched" and c["h5"].agent().calls == []
-    assert outcome(res) == "old"
+    assert outcome(res, "v2") == "old"
+
+
+def test_a_host_already_on_the_version_makes_a_failed_deploy_mixed() -> None:
+    c = conns(h1=FakeAgent("v2"), h2=FakeAgent("v1", fail_deploy=True))
+    res = rollout(c, REL, Deploy(), lambda conn, p: 0)  # type: ignore[arg-type]
+    assert [r.state for r in res] == ["unchanged", "failed"] and outcome(res, "v2") == "mixed"
+
+
+def test_a_switch_that_failed_on_the_wire_but_happened_is_rolled_back() -> None:
+    class LostReply(FakeAgent):
+        def deploy(self, *a, **kw):  # type: ignore[no-untyped-def]
+            super().deploy(*a, **kw)
+            raise ConnectionResetError("the SSH channel closed")  # not a PlatError
+
+    c = conns(h1=FakeAgent("v1"), h2=LostReply("v1"))
+    res = rollout(c, REL, Deploy(), lambda conn, p: 0)  # type: ignore[arg-type]
+    assert res[1].state == "rolled back" and res[1].failed and "h2: ConnectionResetError" in res[1].detail
+    assert c["h1"].agent().live == c["h2"].agent().live == "v1" and outcome(res, "v2") == "old"
+
+
+def test_new_hosts_are_undone_keeping_their_secrets_and_a_lost_lock_stops_the_next_batch() -> None:
+    c = conns(h1=FakeAgent(None), h2=FakeAgent("v1"))
+    calls = []
+
+    def guard() -> None:
+        calls.append(1)
+        if len(calls) > 1:
+            raise PlatError("web: the deploy lock was lost on h2")
+
+    res = rollout(c, REL, Deploy(batch=1), lambda conn, p: 0, guard=guard)  # type: ignore[arg-type]
+    assert c["h1"].agent().calls == [("deploy", "v2"), ("destroy", True)]
+    assert res[0].state == "rolled back" and "lock was lost" in res[1].detail and c["h2"].agent().calls == []
+    assert outcome(res, "v2") == "old"
 
 
 def test_keep_on_failure_leaves_switched_hosts_and_says_mixed() -> None:
     c = conns(h1=FakeAgent("v1"), h2=FakeAgent("v1", fail_deploy=True))
     res = rollout(c, REL, Deploy(batch=1, on_failure="keep"), lambda conn, p: 0)  # type: ignore[arg-type]
-    assert [r.state for r in res] == ["kept new", "failed"] and outcome(res) == "mixed"
+    assert [r.state for r in res] == ["kept new", "failed"] and outcome(res, "v2") == "mixed"
 
 
 def test_a_delivery_failure_stops_before_any_switch() -> None:
@@ -145,7 +178,7 @@ def test_a_delivery_failure_stops_before_any_switch() -> None:
         return 5
 
     res = rollout(c, REL, Deploy(), deliver)
-    assert [r.state for r in res] == ["not switched", "failed"] and outcome(res) == "old"
+    assert [r.state for r in res] == ["not switched", "failed"] and outcome(res, "v2") == "old"
     assert c["h1"].agent().calls == [] and "disk is full" in res[1].detail
 
 

@@ -75,7 +75,7 @@ def test_trust_appends_once_and_refuses_a_different_key(tmp_path: Path) -> None:
     assert kh.read_text() == known_hosts_line(params, key) and kh.read_text().startswith("[127.0.0.1]:2201 ssh-ed25519 ")
     assert kh.stat().st_mode & 0o777 == 0o600
     other = paramiko.Ed25519Key.from_private_key(io.StringIO(_ED25519_B))
-    with pytest.raises(PlatError, match="different ssh-ed25519 key"):
+    with pytest.raises(PlatError, match="already holds a different key .*ssh-ed25519"):
         trust(params, other)
 
 
@@ -168,3 +168,35 @@ SsmeCUj8MUVI9/UzYAAAAEBlCoEUVdlVcZnvJMCC372EoYZvt7tCB8C5i8JDijGO
 qz0DJP5LX6P6e51hWFVKxrjehSlKyZ4JSPwxRUj39TNgAAAAAAECAwQF
 -----END OPENSSH PRIVATE KEY-----
 """
+
+
+def test_partial_archive_keeps_the_target_of_a_linked_repeated_layer() -> None:
+    """Legacy saves store a repeated layer as a symlink to its first copy."""
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        for name, data in {"A/layer.tar": b"same", "cfg.json": b"{}"}.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+        link = tarfile.TarInfo("C/layer.tar")
+        link.type, link.linkname = tarfile.SYMTYPE, "../A/layer.tar"
+        tar.addfile(link)
+        manifest = json.dumps([{"Config": "cfg.json", "Layers": ["A/layer.tar", "C/layer.tar"]}]).encode()
+        info = tarfile.TarInfo("manifest.json")
+        info.size = len(manifest)
+        tar.addfile(info, io.BytesIO(manifest))
+    out = io.BytesIO()
+    partial_archive(io.BytesIO(buf.getvalue()), {1}, out)  # the host has layer 0's chain, not layer 1's
+    with tarfile.open(fileobj=io.BytesIO(out.getvalue()), mode="r:gz") as tar:
+        assert {"A/layer.tar", "C/layer.tar"} <= set(tar.getnames())
+
+
+def test_config_errors_never_echo_values_that_may_be_secrets(tmp_path: Path) -> None:
+    from plat.config import parse_manifest
+
+    with pytest.raises(PlatError) as err:
+        parse_manifest({"name": "a", "build": {"args": {"API_TOKEN": "hunter2-supersecret"}}}, tmp_path / "plat.yaml")
+    assert "hunter2" not in str(err.value) and "API_TOKEN" in str(err.value)
+    with pytest.raises(PlatError) as err:
+        parse_manifest({"name": "a", "env": {"DB_PASSWORD": 12345}}, tmp_path / "plat.yaml")
+    assert "12345" not in str(err.value)

@@ -44,6 +44,19 @@ def _restart(sc, app: str) -> None:  # type: ignore[no-untyped-def]
     raise_failures(results)
 
 
+def _change(sc, app: str, fn, done: str, no_restart: bool) -> None:  # type: ignore[no-untyped-def]
+    """Apply one secret change on every host, then (unless told not to) restart the app there."""
+    from plat.targets import each_agent, raise_failures
+
+    results = each_agent(sc, fn)
+    for h, r, _ in results:
+        if r is not None:
+            note(f"{h}: {app} {done}")
+    raise_failures(results)
+    if not no_restart:
+        _restart(sc, app)
+
+
 @secrets_app.command("set", epilog="Examples:\n  printf %s \"$DB_PASSWORD\" | plat secrets set todo DB_PASSWORD\n"
                      "  plat secrets set todo TLS_KEY --from-file key.pem -e production")
 def set_(app: Annotated[str, typer.Argument(help="App name.")],
@@ -52,19 +65,12 @@ def set_(app: Annotated[str, typer.Argument(help="App name.")],
          no_restart: NoRestart = False,
          app_dir: AppDir = ".", env: Env = None, host: Hosts = [], label: Labels = []) -> None:
     """Set a secret on every host, from stdin (or a hidden prompt, or --from-file): never from argv."""
-    from plat.targets import each_agent, raise_failures, scope
+    from plat.targets import scope
 
     value = _read_value(key, from_file)
     if not value:
         raise PlatError(f"{key}: empty value", "pipe the value on stdin or use --from-file")
-    sc = scope(app_dir, env, host, label)
-    results = each_agent(sc, lambda c: c.set_secret(app, key, value))
-    for h, r, _ in results:
-        if r is not None:
-            note(f"{h}: {app} {key} set")
-    raise_failures(results)
-    if not no_restart:
-        _restart(sc, app)
+    _change(scope(app_dir, env, host, label), app, lambda c: c.set_secret(app, key, value), f"{key} set", no_restart)
 
 
 @secrets_app.command("list", epilog="Examples: plat secrets list todo · plat secrets list todo --json")
@@ -104,16 +110,10 @@ def rm(app: Annotated[str, typer.Argument(help="App name.")],
        no_restart: NoRestart = False,
        app_dir: AppDir = ".", env: Env = None, host: Hosts = [], label: Labels = []) -> None:
     """Remove a secret from every host."""
-    from plat.targets import each_agent, raise_failures, scope
+    from plat.targets import scope
 
-    sc = scope(app_dir, env, host, label)
-    results = each_agent(sc, lambda c: c.delete_secret(app, key))
-    for h, r, _ in results:
-        if r is not None:
-            note(f"{h}: {app} {key} removed")
-    raise_failures(results)
-    if not no_restart:
-        _restart(sc, app)
+    _change(scope(app_dir, env, host, label), app, lambda c: c.delete_secret(app, key), f"{key} removed",
+            no_restart)
 
 
 def register(app: typer.Typer) -> None:

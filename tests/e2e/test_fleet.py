@@ -202,20 +202,23 @@ def test_proxyjump_reaches_a_host_through_another(fleet, shop: Path, tmp_path: P
 
 
 # -- locks -------------------------------------------------------------------------------------
+def wait_for_lock(fleet, app: Path, hosts_holding=any, timeout: float = 120) -> None:  # type: ignore[no-untyped-def]
+    """Poll `plat lock status` until the lock is held (on any, or on all, hosts)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        st = json.loads(ok(plat("lock", "status", app.name, "--json", env=fleet.env, cwd=app)).stdout)
+        if hosts_holding(s["lock"] for s in st):
+            return
+        time.sleep(0.1)
+    pytest.fail(f"no deploy took the lock of {app.name} within {timeout:g}s")
+
+
 def test_a_second_concurrent_deploy_is_refused_by_the_lock(fleet, shop: Path) -> None:
     bump(shop, "v4")
-    slow_env = {**fleet.env}
     first = subprocess.Popen([sys.executable, "-m", "plat", "deploy", "--json"], cwd=shop, text=True,
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, env={**os.environ, **slow_env})
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, env={**os.environ, **fleet.env})
     try:
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            st = json.loads(ok(plat("lock", "status", "shop", "--json", env=fleet.env, cwd=shop)).stdout)
-            if any(s["lock"] for s in st):
-                break
-            time.sleep(0.2)
-        else:
-            pytest.fail("the first deploy never took the lock")
+        wait_for_lock(fleet, shop, any)
         second = plat("deploy", env=fleet.env, cwd=shop)
         assert second.returncode == 1 and "shop is locked on" in second.stderr and "pid" in second.stderr
     finally:
@@ -229,12 +232,7 @@ def test_a_lock_left_by_a_killed_deploy_is_reported_and_released(fleet, shop: Pa
     bump(shop, "v5")
     proc = subprocess.Popen([sys.executable, "-m", "plat", "deploy", "--json"], cwd=shop, text=True,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env={**os.environ, **fleet.env})
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        st = json.loads(ok(plat("lock", "status", "shop", "--json", env=fleet.env, cwd=shop)).stdout)
-        if all(s["lock"] for s in st):
-            break
-        time.sleep(0.1)
+    wait_for_lock(fleet, shop, all)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     refused = plat("deploy", env=fleet.env, cwd=shop)

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import signal
 import subprocess
 import sys
 import tarfile
-import os
 import time
+import uuid
 from pathlib import Path
 
 import docker
@@ -112,8 +113,10 @@ def test_rebuild_is_cached_and_tag_follows_content(engine: docker.DockerClient, 
     again = json.loads(plat("build", str(tmp_path / "app"), "--json").stdout)
     assert again["image"] == first["image"] and again["image_id"] == first["image_id"]
     assert again["up_to_date"] is True
+    # The edit is unique to this run: tags follow content, and the engine outlives test runs,
+    # so a fixed edit would find the image an earlier run built and rightly call it up to date.
     main = tmp_path / "app/main.go"
-    main.write_text(main.read_text().replace("hello from", "hi from"))
+    main.write_text(main.read_text().replace("hello from", f"hi ({uuid.uuid4().hex[:8]}) from"))
     changed = json.loads(plat("build", str(tmp_path / "app"), "--json").stdout)
     assert changed["image"] != first["image"] and not changed["up_to_date"]
     # Only the source layer and what follows it are rebuilt: the dependency layer is cached.

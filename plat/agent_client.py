@@ -28,11 +28,25 @@ def actor_header(actor: str) -> str:
     return "".join(c if " " <= c <= "~" else "?" for c in actor.strip())[:200]
 
 
-def _verify(verify: bool | str | os.PathLike[str]) -> bool | ssl.SSLContext:
+def _verify(verify: bool | str | os.PathLike[str], where: str) -> bool | ssl.SSLContext:
     """httpx's `verify`: a CA bundle path becomes a context trusting just that bundle."""
     if isinstance(verify, bool):
         return verify
-    return ssl.create_default_context(cafile=os.fspath(verify))
+    try:
+        return ssl.create_default_context(cafile=os.fspath(verify))
+    except (OSError, ssl.SSLError) as exc:
+        raise PlatError(f"{where}: cannot use {os.fspath(verify)} as a CA bundle ({exc})",
+                        "point `ca:` at a PEM file holding the CA certificate that signed the agent's") from None
+
+
+def _unreachable(where: str, exc: httpx.HTTPError) -> PlatError:
+    text = str(exc)
+    if "CERTIFICATE_VERIFY_FAILED" in text:
+        reason = text.split("certificate verify failed:", 1)[-1].split("(_ssl", 1)[0].strip(" ()")
+        return PlatError(f"{where}: the agent's TLS certificate is not trusted ({reason or 'verify failed'})",
+                         "set `ca:` for this host in plat.yaml to the CA bundle that signed it")
+    check = "plat agent status" if where == "local agent" else f"plat hosts check {where}"
+    return PlatError(f"{where}: {type(exc).__name__}: {exc}", f"is the agent up? `{check}`")
 
 
 class AgentClient:
@@ -46,13 +60,13 @@ class AgentClient:
         if actor and actor_header(actor):
             headers[ACTOR_HEADER] = actor_header(actor)
         self._http = httpx.Client(base_url=api_url, transport=transport, timeout=timeout, headers=headers,
-                                  verify=_verify(verify))
+                                  verify=_verify(verify, where))
 
     def _call(self, method: str, path: str, **kw: Any) -> Any:
         try:
             resp = self._http.request(method, path, **kw)
         except httpx.HTTPError as exc:
-            raise PlatError(f"{self.where}: {type(exc).__name__}: {exc}", "is the agent up? `plat agent status`") from None
+            raise _unreachable(self.where, exc) from None
         if resp.status_code >= 400:
             try:
                 body = resp.json()
@@ -63,6 +77,10 @@ class AgentClient:
             detail = body.get("detail") or ""
             tail = "\n" + "\n".join(f"  | {ln}" for ln in detail.splitlines()[-20:]) if detail else ""
             message = f"{self.where}: {body.get('error', resp.reason_phrase)}{tail}"
+            if resp.status_code == 401 and "bearer token" in str(body.get("error")):
+                raise PlatError(f"{self.where}: the agent refused the token (401 unauthorized)",
+                                "for transport http, check the variable that `token_env:` names "
+                                "(the agent keeps its token in its state dir, admin-token)")
             if resp.status_code == 409 and "lock" in body:
                 raise Locked(message, body["lock"])
             raise PlatError(message)

@@ -94,7 +94,8 @@ class Host(_Strict):
                                               "http: the agent's HTTPS API with a token (images via the registry).")
     url: str | None = Field(None, description="transport http: the agent API's URL, e.g. https://h1:7443.")
     token_env: str | None = Field(None, description="transport http: environment variable holding the agent token.")
-    ca: str | None = Field(None, description="transport http: CA bundle that signed the agent's certificate.")
+    ca: str | None = Field(None, description="transport http: CA bundle (PEM) that signed the agent's certificate; "
+                           "a relative path is relative to plat.yaml.")
     gateway: str | None = Field(None, description="Public gateway URL shown after deploys, e.g. https://h1.example.com.")
 
     @field_validator("url")
@@ -259,7 +260,20 @@ def load_manifest(app_dir: Path) -> Manifest | None:
         mark = getattr(exc, "problem_mark", None)
         where = f":{mark.line + 1}:{mark.column + 1}" if mark else ""
         raise PlatError(f"{path}{where}: not valid YAML ({getattr(exc, 'problem', exc)})") from None
-    return parse_manifest(data, path)
+    return _anchored(parse_manifest(data, path), app_dir)
+
+
+def _anchored(manifest: Manifest, base: Path) -> Manifest:
+    """Host `ca:` paths made absolute (relative ones are relative to plat.yaml, `~` expanded),
+    so a command run from anywhere finds the same file."""
+    def anchor(entry: str | Host) -> str | Host:
+        if isinstance(entry, str) or not entry.ca:
+            return entry
+        return entry.model_copy(update={"ca": str(base / Path(entry.ca).expanduser())})
+
+    envs = {name: env.model_copy(update={"hosts": [anchor(h) for h in env.hosts]})
+            for name, env in manifest.environments.items()}
+    return manifest.model_copy(update={"hosts": [anchor(h) for h in manifest.hosts], "environments": envs})
 
 
 _DOTENV_LINE = re.compile(r"^\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)\s*=\s*(.*?)\s*$")

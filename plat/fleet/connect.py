@@ -164,6 +164,9 @@ def connect_host(host: Host, settings: AgentSettings) -> HostConnection:
     if host.transport == "http":
         if not host.url:
             raise PlatError(f"{host.host}: transport http needs `url:` (the agent's https:// API)")
+        if host.ca and not os.path.isfile(host.ca):
+            raise PlatError(f"{host.host}: ca: {host.ca} is not a file",
+                            "point `ca:` at the PEM bundle that signed the agent's certificate (relative to plat.yaml)")
         return HostConnection(host, settings)
     from plat.remote.ssh import connect, load_ssh_config, parse_address, resolve
 

@@ -10,6 +10,7 @@ import json
 import os
 import shutil
 import signal
+import ssl
 import subprocess
 import sys
 import threading
@@ -352,3 +353,85 @@ def test_registry_mode_pushes_once_and_hosts_pull(fleet, tmp_path: Path) -> None
         assert version_at(h, "pulled") == "v1"
     bad = deploy_json(app, {**env, "PLAT_REGISTRY_PASSWORD": "wrong"}, "--force")
     assert bad["code"] == 1 and "wrong" not in bad["stderr"]
+
+
+# -- transport http ----------------------------------------------------------------------------
+AGENT_TLS_PORT = 7443
+
+
+def serve_agent_over_https(host, directory: Path) -> tuple[str, Path, str]:  # type: ignore[no-untyped-def]
+    """Harness: restart the host's agent with its API on every interface, over TLS, as an operator
+    would for hosts plat cannot SSH into. (url, ca, admin token)."""
+    from tests.e2e.testbed import make_ca_and_cert
+
+    directory.mkdir(parents=True, exist_ok=True)
+    ca, cert, key = make_ca_and_cert(directory, "127.0.0.1")  # the API is reached on its published port
+    host.put_file("/var/lib/plat-agent/tls/server.crt", cert.read_bytes())
+    host.put_file("/var/lib/plat-agent/tls/server.key", key.read_bytes(), mode=0o600)
+    image = host.check("docker inspect -f '{{.Config.Image}}' plat-agent").strip()
+    env = {"PLAT_AGENT_NETWORK": "plat", "PLAT_AGENT_API_BIND": "0.0.0.0", "PLAT_AGENT_API_PORT": str(AGENT_TLS_PORT),
+           "PLAT_AGENT_GATEWAY_BIND": "0.0.0.0", "PLAT_AGENT_GATEWAY_PORT": "80", "PLAT_AGENT_ID": "host",
+           "PLAT_AGENT_TLS_CERT": "/var/lib/plat-agent/tls/server.crt",
+           "PLAT_AGENT_TLS_KEY": "/var/lib/plat-agent/tls/server.key"}
+    host.check("docker rm -f plat-agent")
+    host.check(["docker", "run", "-d", "--name", "plat-agent", "--network", "host", "--restart", "unless-stopped",
+                "--security-opt", "no-new-privileges", "-v", "/var/run/docker.sock:/var/run/docker.sock",
+                "-v", "/var/lib/plat-agent:/var/lib/plat-agent",
+                *[arg for k, v in env.items() for arg in ("-e", f"{k}={v}")], image])
+    url = f"https://127.0.0.1:{host.ports[AGENT_TLS_PORT]}"
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            httpx.get(f"{url}/v1/health", verify=ssl.create_default_context(cafile=str(ca)), timeout=2)
+            break
+        except httpx.HTTPError:
+            if time.monotonic() > deadline:
+                raise AssertionError(f"the agent did not answer over HTTPS:\n{host.check('docker logs plat-agent 2>&1')}")
+            time.sleep(0.3)
+    return url, ca, host.check("cat /var/lib/plat-agent/admin-token").strip()
+
+
+def test_transport_http_deploys_through_the_agents_https_api(fleet, tmp_path: Path) -> None:
+    host = fleet.spare_host("h6", ports=(AGENT_TLS_PORT,))
+    try:
+        seed = make_app(tmp_path / "ssh", "viahttp", [host.name])
+        ok(plat("hosts", "bootstrap", env=fleet.env, cwd=seed))  # puts the agent image on the host
+        url, ca, token = serve_agent_over_https(host, tmp_path / "tls")
+        reg = fleet.registry()
+        entry = {"host": host.name, "transport": "http", "url": url, "ca": str(ca), "token_env": "H6_TOKEN",
+                 "gateway": host.gateway_url}
+        app = make_app(tmp_path, "viahttp", [entry], registry=f"{reg.address}/team")
+        bump(app, "v1")
+        # No SSH at all: an ssh_config that knows no host, so any SSH attempt would fail.
+        env = {"PLAT_HOME": str(tmp_path / "home"), "PLAT_SSH_CONFIG": str(tmp_path / "no_ssh_config"),
+               "PLAT_REGISTRY_USERNAME": reg.username, "PLAT_REGISTRY_PASSWORD": reg.password, "H6_TOKEN": token}
+        (tmp_path / "no_ssh_config").write_text("")
+        res = deploy_json(app, env)
+        assert res["code"] == 0, res["stderr"]
+        assert [h["state"] for h in res["hosts"]] == ["switched"] and version_at(host, "viahttp") == "v1"
+        invoked = ok(plat("invoke", "viahttp", "--json", env=env, cwd=app))
+        assert '"v1"' in invoked.stdout
+        status = json.loads(ok(plat("status", "viahttp", "--json", env=env, cwd=app)).stdout)
+        assert [(h["host"], h["apps"][0]["live_version"]) for h in status] == [(host.name, res["version"])]
+        canary = "canary-" + os.urandom(8).hex()
+        ok(plat("secrets", "set", "viahttp", "PLAT_CANARY", env=env, cwd=app, stdin=canary))
+        assert httpx.get(f"{host.gateway_url}/viahttp/env/PLAT_CANARY", timeout=10).json()["set"] is True
+        bump(app, "v2")
+        assert deploy_json(app, env)["code"] == 0 and version_at(host, "viahttp") == "v2"
+        rolled = ok(plat("rollback", "viahttp", env=env, cwd=app))
+        assert version_at(host, "viahttp") == "v1", rolled.stdout + rolled.stderr
+
+        # A wrong token, and a certificate no configured CA vouches for: one line naming the host.
+        for bad_env, bad_entry, expected in (
+                ({**env, "H6_TOKEN": "not-the-token"}, entry, "token"),
+                (env, {**entry, "ca": None}, "certificate")):
+            manifest = yaml.safe_load((app / "plat.yaml").read_text())
+            manifest["hosts"] = [bad_entry]
+            (app / "plat.yaml").write_text(yaml.safe_dump(manifest))
+            proc = plat("status", "viahttp", env=bad_env, cwd=app)
+            assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stderr
+            assert host.name in proc.stderr and expected in proc.stderr.lower(), proc.stderr
+            assert token not in proc.stderr + proc.stdout
+        assert version_at(host, "viahttp") == "v1"  # nothing changed
+    finally:
+        fleet.testbed.remove_host(host.name)

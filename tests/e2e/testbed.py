@@ -609,7 +609,7 @@ def ssh_connect(env: SshEnv, name: str, *, user: str | None = None, key: Path | 
 # --------------------------------------------------------------------------- registry
 
 
-def _make_ca_and_cert(directory: Path, ip: str) -> tuple[Path, Path, Path]:
+def make_ca_and_cert(directory: Path, ip: str) -> tuple[Path, Path, Path]:
     """A throwaway CA and a server certificate for `ip` (SAN): (ca.crt, server.crt, server.key)."""
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes, serialization
@@ -676,7 +676,7 @@ class Registry:
         if not binary:
             raise RuntimeError("docker-registry is not installed (apt-get install docker-registry; scripts/test does)")
         directory.mkdir(parents=True, exist_ok=True)
-        ca, cert, key = _make_ca_and_cert(directory, ip)
+        ca, cert, key = make_ca_and_cert(directory, ip)
         password = secrets.token_urlsafe(18)
         # docker-registry v2 reads bcrypt htpasswd; the cost is paid per request, so keep it low (test only).
         hashed = bcrypt.hashpw(password.encode(), bcrypt.gensalt(rounds=5)).decode()

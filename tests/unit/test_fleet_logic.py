@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from plat.config import AgentSettings, Deploy, parse_dotenv, parse_manifest
 from plat.errors import PlatError
@@ -54,6 +55,31 @@ def test_manifest_checks_transport_http_urls_and_batches() -> None:
         manifest(hosts=[{"host": "h1", "transport": "http", "url": "http://h1:7070"}])
     with pytest.raises(PlatError, match="deploy.on_failure"):
         manifest(deploy={"on_failure": "pray"})
+
+
+def test_host_ca_paths_are_relative_to_plat_yaml(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from plat.config import load_manifest
+
+    monkeypatch.setenv("HOME", "/home/dev")
+    http = {"transport": "http", "url": "https://h:7443"}
+    (tmp_path / "plat.yaml").write_text(yaml.safe_dump({"name": "web", "hosts": [
+        "h0", {"host": "h1", "ca": "certs/ca.pem", **http}, {"host": "h2", "ca": "/etc/ca.pem", **http},
+        {"host": "h3", "ca": "~/ca.pem", **http}], "environments": {"prod": {"hosts": [{"host": "p1", "ca": "ca.pem",
+                                                                                        **http}]}}}))
+    m = load_manifest(tmp_path)
+    assert m is not None
+    assert [h if isinstance(h, str) else h.ca for h in m.hosts] == \
+        ["h0", str(tmp_path / "certs/ca.pem"), "/etc/ca.pem", "/home/dev/ca.pem"]
+    assert fleet_of(m, "prod").hosts[0].ca == str(tmp_path / "ca.pem")
+
+
+def test_a_missing_ca_bundle_names_the_host_and_the_key(tmp_path: Path) -> None:
+    from plat.config import Host
+    from plat.fleet.connect import connect_host
+
+    host = Host(host="h1", transport="http", url="https://h1:7443", ca=str(tmp_path / "nope.pem"))
+    with pytest.raises(PlatError, match=r"h1: ca: .*nope.pem is not a file"):
+        connect_host(host, AgentSettings())
 
 
 @pytest.mark.parametrize("batch,expected", [

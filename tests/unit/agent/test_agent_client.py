@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
-from plat.agent_client import AgentClient, Locked, actor_header
+from plat.agent_client import AgentClient, Locked, _unreachable, actor_header
 from plat.errors import PlatError
 
 LOCK = {"app": "web", "holder": "alice", "machine": "laptop", "pid": 1, "since": 1.0, "renewed": 1.0,
@@ -100,3 +101,38 @@ def test_actor_header() -> None:
     assert actor_header("x" * 300) == "x" * 200
     client(rec, actor="  ").restart("web")
     assert "X-Plat-Actor" not in rec.requests[-1].headers
+
+
+# -- transport failures: one line naming the host and the fix ----------------------------------
+
+def test_an_untrusted_certificate_points_at_ca() -> None:
+    exc = httpx.ConnectError("[SSL: CERTIFICATE_VERIFY_FAILED] certificate verify failed: "
+                             "unable to get local issuer certificate (_ssl.c:992)")
+    err = _unreachable("h1", exc)
+    assert err.message == "h1: the agent's TLS certificate is not trusted (unable to get local issuer certificate)"
+    assert err.hint is not None and "`ca:`" in err.hint
+
+
+@pytest.mark.parametrize("where,check", [("local agent", "plat agent status"), ("h2", "plat hosts check h2")])
+def test_an_unreachable_agent_names_the_check_to_run(where: str, check: str) -> None:
+    err = _unreachable(where, httpx.ConnectError("[Errno 111] Connection refused"))
+    assert err.message == f"{where}: ConnectError: [Errno 111] Connection refused"
+    assert err.hint is not None and check in err.hint
+
+
+def test_a_ca_file_that_is_not_pem_names_the_host(tmp_path: Path) -> None:
+    bogus = tmp_path / "ca.pem"
+    bogus.write_text("not a certificate\n")
+    with pytest.raises(PlatError, match=rf"h1: cannot use {bogus} as a CA bundle"):
+        AgentClient("https://h1:7443", "token", where="h1", verify=bogus)
+
+
+def test_a_refused_token_says_which_setting_to_check() -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(401, json={"error": "missing or invalid bearer token"})
+
+    client = AgentClient("https://h1:7443", "wrong", where="h1", transport=httpx.MockTransport(handler))
+    with pytest.raises(PlatError) as info:
+        client.apps()
+    assert info.value.message == "h1: the agent refused the token (401 unauthorized)"
+    assert "token_env" in (info.value.hint or "") and "wrong" not in str(info.value)

@@ -39,7 +39,7 @@ def deploy(
     from plat.build.source import open_source
     from plat.docker_client import connect
     from plat.fleet.rollout import Release
-    from plat.fleet.select import fleet_of
+    from plat.fleet.select import check_delivery, fleet_of
     from plat.progress_view import build_progress
 
     with open_source(source) as src:
@@ -49,6 +49,7 @@ def deploy(
             if env or host or label:
                 raise PlatError(f"{app.name}: no hosts selected")
             return _deploy_local(app, json_)
+        check_delivery(fleet)
         client = connect()
         if retry_failed:
             from plat.fleet.ship import load_record

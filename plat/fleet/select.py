@@ -69,3 +69,14 @@ def batches(names: list[str], batch: int | str | None) -> list[list[str]]:
     else:
         size = batch
     return [names[i:i + size] for i in range(0, len(names), size)]
+
+
+def check_delivery(fleet: Fleet) -> None:
+    """Hosts reached over transport http can only pull, so such a fleet needs a registry; said
+    before anything is built."""
+    http = [h.host for h in fleet.hosts if h.transport == "http"]
+    if http and not fleet.registry:
+        raise PlatError(f"{http[0]}: transport http needs `registry:` in plat.yaml "
+                        "(its agent pulls the image: without SSH plat cannot send it layers)",
+                        "set `registry:` (top level or the environment's); "
+                        "PLAT_REGISTRY_USERNAME/PLAT_REGISTRY_PASSWORD when it needs a login")

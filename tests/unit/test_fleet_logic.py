@@ -12,7 +12,7 @@ from plat.config import AgentSettings, Deploy, parse_dotenv, parse_manifest
 from plat.errors import PlatError
 from plat.fleet.bootstrap import remote_agent_env
 from plat.fleet.rollout import Release, outcome, rollout
-from plat.fleet.select import batches, fleet_of
+from plat.fleet.select import batches, check_delivery, fleet_of
 
 P = Path("plat.yaml")
 
@@ -55,6 +55,14 @@ def test_manifest_checks_transport_http_urls_and_batches() -> None:
         manifest(hosts=[{"host": "h1", "transport": "http", "url": "http://h1:7070"}])
     with pytest.raises(PlatError, match="deploy.on_failure"):
         manifest(deploy={"on_failure": "pray"})
+
+
+def test_transport_http_hosts_need_a_registry() -> None:
+    http = {"host": "h2", "transport": "http", "url": "https://h2:7443"}
+    with pytest.raises(PlatError, match=r"^h2: transport http needs `registry:`"):
+        check_delivery(fleet_of(manifest(hosts=["h1", http])))
+    check_delivery(fleet_of(manifest(hosts=["h1", http], registry="reg:5000/t")))
+    check_delivery(fleet_of(manifest(hosts=["h1"])))
 
 
 def test_host_ca_paths_are_relative_to_plat_yaml(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -89,10 +89,11 @@ def wait_agent(conn: HostConnection, timeout: float = 60.0) -> dict[str, Any]:
             time.sleep(0.3)
 
 
-def check_version(conn: HostConnection, health: dict[str, Any]) -> None:
+def check_version(conn: HostConnection, health: dict[str, Any], upgrade: str | None = None) -> None:
+    """An agent of another version is named with how to upgrade it (`upgrade`, when plat cannot)."""
     if health.get("version") != __version__:
         raise PlatError(f"{conn.name}: agent {health.get('version')} differs from this CLI ({__version__})",
-                        f"upgrade it with `plat hosts bootstrap {conn.name}`")
+                        upgrade or f"upgrade it with `plat hosts bootstrap {conn.name}`")
 
 
 def bootstrap(conn: HostConnection, agent_image: Any, install_docker: bool = False,
@@ -109,13 +110,15 @@ def bootstrap(conn: HostConnection, agent_image: Any, install_docker: bool = Fal
     if conn.host.transport == "http":
         health = conn.agent().health()
         report.agent_version = health.get("version", "?")
-        check_version(conn, health)
+        check_version(conn, health, "plat reaches it over HTTPS only: upgrade it where it was installed "
+                                    "(infra/ansible: rerun the playbook from this plat's checkout)")
         return report
     report.docker_version = ensure_docker(conn, install_docker)
     if conn.managed_elsewhere:  # installed by Ansible/systemd: plat leaves it to that tool
         health = wait_agent(conn, timeout=10)
         report.agent_version = health.get("version", "?")
-        check_version(conn, health)
+        check_version(conn, health, "it runs as a host service, installed outside plat: upgrade it there "
+                                    "(infra/ansible: rerun the playbook from this plat's checkout)")
         return report
     sent = deliver(agent_image, conn.docker, conn.name, on_progress)
     if sent.layers_sent:

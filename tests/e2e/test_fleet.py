@@ -355,6 +355,50 @@ def test_registry_mode_pushes_once_and_hosts_pull(fleet, tmp_path: Path) -> None
     assert bad["code"] == 1 and "wrong" not in bad["stderr"]
 
 
+# -- agents started by someone else: an older plat, an operator ----------------------------------
+def replace_agent(host, image: str, env: dict[str, str]) -> None:  # type: ignore[no-untyped-def]
+    """Harness: the host's agent container replaced by one of `image` with `env`, as another
+    installer (an older plat, an operator) would have started it."""
+    host.check("docker rm -f plat-agent")
+    host.check(["docker", "run", "-d", "--name", "plat-agent", "--network", "host", "--restart", "unless-stopped",
+                "--security-opt", "no-new-privileges", "-v", "/var/run/docker.sock:/var/run/docker.sock",
+                "-v", "/var/lib/plat-agent:/var/lib/plat-agent",
+                *[arg for k, v in env.items() for arg in ("-e", f"{k}={v}")], image])
+
+
+def test_an_agent_of_another_version_is_named_and_deploy_upgrades_it(fleet, tmp_path: Path) -> None:
+    from plat import __version__
+    from plat.config import AgentSettings
+    from plat.fleet.bootstrap import remote_agent_env
+
+    host = fleet.spare_host("h7")
+    try:
+        app = make_app(tmp_path, "upgraded", [host.name])
+        bump(app, "v1")
+        ok(plat("hosts", "bootstrap", env=fleet.env, cwd=app))
+        # Harness: the agent an older plat installed, one that reports version 0.0.1.
+        image = host.check("docker inspect -f '{{.Config.Image}}' plat-agent").strip()
+        host.put_file("/tmp/old-agent/Dockerfile", (
+            f"FROM {image}\n"
+            "RUN sed -i 's/^__version__ = .*/__version__ = \"0.0.1\"/' /opt/plat/agent/__init__.py\n").encode())
+        host.check("docker build -q -t plat-agent:0.0.1 /tmp/old-agent")
+        replace_agent(host, "plat-agent:0.0.1", remote_agent_env(AgentSettings()))
+        deadline = time.monotonic() + 60
+        while True:
+            checked = plat("hosts", "check", env=fleet.env, cwd=app)
+            if checked.returncode == 0 or time.monotonic() > deadline:
+                break
+            time.sleep(0.5)
+        assert f"{host.name}: agent 0.0.1 ok (CLI is {__version__})" in checked.stdout, checked.stdout + checked.stderr
+        res = deploy_json(app, fleet.env)
+        assert res["code"] == 0, res["stderr"]
+        assert [b["changed"] for b in res["bootstrap"]] == [["agent upgraded"]]
+        assert version_at(host, "upgraded") == "v1"
+        assert f"agent {__version__} ok" in ok(plat("hosts", "check", env=fleet.env, cwd=app)).stdout
+    finally:
+        fleet.testbed.remove_host(host.name)
+
+
 # -- transport http ----------------------------------------------------------------------------
 AGENT_TLS_PORT = 7443
 
@@ -373,11 +417,7 @@ def serve_agent_over_https(host, directory: Path) -> tuple[str, Path, str]:  # t
            "PLAT_AGENT_GATEWAY_BIND": "0.0.0.0", "PLAT_AGENT_GATEWAY_PORT": "80", "PLAT_AGENT_ID": "host",
            "PLAT_AGENT_TLS_CERT": "/var/lib/plat-agent/tls/server.crt",
            "PLAT_AGENT_TLS_KEY": "/var/lib/plat-agent/tls/server.key"}
-    host.check("docker rm -f plat-agent")
-    host.check(["docker", "run", "-d", "--name", "plat-agent", "--network", "host", "--restart", "unless-stopped",
-                "--security-opt", "no-new-privileges", "-v", "/var/run/docker.sock:/var/run/docker.sock",
-                "-v", "/var/lib/plat-agent:/var/lib/plat-agent",
-                *[arg for k, v in env.items() for arg in ("-e", f"{k}={v}")], image])
+    replace_agent(host, image, env)
     url = f"https://127.0.0.1:{host.ports[AGENT_TLS_PORT]}"
     deadline = time.monotonic() + 60
     while True:

@@ -43,8 +43,13 @@ def _unreachable(where: str, exc: httpx.HTTPError) -> PlatError:
     text = str(exc)
     if "CERTIFICATE_VERIFY_FAILED" in text:
         reason = text.split("certificate verify failed:", 1)[-1].split("(_ssl", 1)[0].strip(" ()")
-        return PlatError(f"{where}: the agent's TLS certificate is not trusted ({reason or 'verify failed'})",
-                         "set `ca:` for this host in plat.yaml to the CA bundle that signed it")
+        if "mismatch" in reason.lower():
+            fix = "the certificate is for another name: make `url:` use a name or address it lists"
+        elif "expired" in reason.lower():
+            fix = "renew the agent's certificate (PLAT_AGENT_TLS_CERT on the host)"
+        else:
+            fix = "set `ca:` for this host in plat.yaml to the CA bundle that signed it"
+        return PlatError(f"{where}: the agent's TLS certificate is not trusted ({reason or 'verify failed'})", fix)
     check = "plat agent status" if where == "local agent" else f"plat hosts check {where}"
     return PlatError(f"{where}: {type(exc).__name__}: {exc}", f"is the agent up? `{check}`")
 
@@ -79,8 +84,8 @@ class AgentClient:
             message = f"{self.where}: {body.get('error', resp.reason_phrase)}{tail}"
             if resp.status_code == 401 and "bearer token" in str(body.get("error")):
                 raise PlatError(f"{self.where}: the agent refused the token (401 unauthorized)",
-                                "for transport http, check the variable that `token_env:` names "
-                                "(the agent keeps its token in its state dir, admin-token)")
+                                "the token plat sent is not this agent's: for transport http, check the variable "
+                                "`token_env:` names (the agent keeps its token in its state dir, admin-token)")
             if resp.status_code == 409 and "lock" in body:
                 raise Locked(message, body["lock"])
             raise PlatError(message)

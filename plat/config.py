@@ -92,7 +92,7 @@ class Host(_Strict):
     labels: dict[str, str] = Field(default_factory=dict, description="Free labels, for `--label key=value` selection.")
     transport: Literal["ssh", "http"] = Field("ssh", description="ssh: the agent API through an SSH tunnel; "
                                               "http: the agent's HTTPS API with a token (images via the registry).")
-    url: str | None = Field(None, description="transport http: the agent API's URL, e.g. https://h1:7443.")
+    url: str | None = Field(None, description="transport http: the agent API's URL, e.g. https://h1.example.com:7070.")
     token_env: str | None = Field(None, description="transport http: environment variable holding the agent token.")
     ca: str | None = Field(None, description="transport http: CA bundle (PEM) that signed the agent's certificate; "
                            "a relative path is relative to plat.yaml.")
@@ -269,7 +269,7 @@ def _anchored(manifest: Manifest, base: Path) -> Manifest:
     def anchor(entry: str | Host) -> str | Host:
         if isinstance(entry, str) or not entry.ca:
             return entry
-        return entry.model_copy(update={"ca": str(base / Path(entry.ca).expanduser())})
+        return entry.model_copy(update={"ca": str(base.resolve() / Path(entry.ca).expanduser())})
 
     envs = {name: env.model_copy(update={"hosts": [anchor(h) for h in env.hosts]})
             for name, env in manifest.environments.items()}

@@ -66,7 +66,8 @@ def deploy(
                 with push_progress(built.image, quiet=json_) as on_push:
                     built = publish(client, built, on_push)
             release = Release(app.name, built.version.tag, built.image, agent_manifest(app), built.image_id)
-    _deploy_fleet(fleet, app.manifest.agent, release, client, force, retry_failed, install_docker, json_)
+        # Inside the source's lifetime: a relative `ca:` names a file in it (an archive, a clone).
+        _deploy_fleet(fleet, app.manifest.agent, release, client, force, retry_failed, install_docker, json_)
 
 
 def _deploy_local(app: Any, json_: bool) -> None:

@@ -357,12 +357,17 @@ def test_registry_mode_pushes_once_and_hosts_pull(fleet, tmp_path: Path) -> None
 
 # -- agents started by someone else: an older plat, an operator ----------------------------------
 def replace_agent(host, image: str, env: dict[str, str]) -> None:  # type: ignore[no-untyped-def]
-    """Harness: the host's agent container replaced by one of `image` with `env`, as another
-    installer (an older plat, an operator) would have started it."""
+    """Harness: the host's agent container replaced by one of `image` with `env`, labelled as
+    plat's bootstrap labels the agents it starts (an older plat's agent looks just like this)."""
+    from plat.fleet.connect import AGENT_STATE
+    from plat.local_agent import container_spec
+
+    labels = container_spec(image, env, AGENT_STATE)["labels"]
     host.check("docker rm -f plat-agent")
     host.check(["docker", "run", "-d", "--name", "plat-agent", "--network", "host", "--restart", "unless-stopped",
                 "--security-opt", "no-new-privileges", "-v", "/var/run/docker.sock:/var/run/docker.sock",
-                "-v", "/var/lib/plat-agent:/var/lib/plat-agent",
+                "-v", f"{AGENT_STATE}:{AGENT_STATE}",
+                *[arg for k, v in labels.items() for arg in ("--label", f"{k}={v}")],  # type: ignore[attr-defined]
                 *[arg for k, v in env.items() for arg in ("-e", f"{k}={v}")], image])
 
 
@@ -400,12 +405,14 @@ def test_an_agent_of_another_version_is_named_and_deploy_upgrades_it(fleet, tmp_
 
 
 # -- transport http ----------------------------------------------------------------------------
-AGENT_TLS_PORT = 7443
+AGENT_API_PORT = 7070  # as bootstrap and infra/ansible set it; here on every interface, over TLS
 
 
 def serve_agent_over_https(host, directory: Path) -> tuple[str, Path, str]:  # type: ignore[no-untyped-def]
     """Harness: restart the host's agent with its API on every interface, over TLS, as an operator
     would for hosts plat cannot SSH into. (url, ca, admin token)."""
+    from plat.config import AgentSettings
+    from plat.fleet.bootstrap import remote_agent_env
     from tests.e2e.testbed import make_ca_and_cert
 
     directory.mkdir(parents=True, exist_ok=True)
@@ -413,12 +420,11 @@ def serve_agent_over_https(host, directory: Path) -> tuple[str, Path, str]:  # t
     host.put_file("/var/lib/plat-agent/tls/server.crt", cert.read_bytes())
     host.put_file("/var/lib/plat-agent/tls/server.key", key.read_bytes(), mode=0o600)
     image = host.check("docker inspect -f '{{.Config.Image}}' plat-agent").strip()
-    env = {"PLAT_AGENT_NETWORK": "plat", "PLAT_AGENT_API_BIND": "0.0.0.0", "PLAT_AGENT_API_PORT": str(AGENT_TLS_PORT),
-           "PLAT_AGENT_GATEWAY_BIND": "0.0.0.0", "PLAT_AGENT_GATEWAY_PORT": "80", "PLAT_AGENT_ID": "host",
-           "PLAT_AGENT_TLS_CERT": "/var/lib/plat-agent/tls/server.crt",
+    env = {**remote_agent_env(AgentSettings()), "PLAT_AGENT_API_BIND": "0.0.0.0",
+           "PLAT_AGENT_API_PORT": str(AGENT_API_PORT), "PLAT_AGENT_TLS_CERT": "/var/lib/plat-agent/tls/server.crt",
            "PLAT_AGENT_TLS_KEY": "/var/lib/plat-agent/tls/server.key"}
     replace_agent(host, image, env)
-    url = f"https://127.0.0.1:{host.ports[AGENT_TLS_PORT]}"
+    url = f"https://127.0.0.1:{host.ports[AGENT_API_PORT]}"
     deadline = time.monotonic() + 60
     while True:
         try:
@@ -432,7 +438,7 @@ def serve_agent_over_https(host, directory: Path) -> tuple[str, Path, str]:  # t
 
 
 def test_transport_http_deploys_through_the_agents_https_api(fleet, tmp_path: Path) -> None:
-    host = fleet.spare_host("h6", ports=(AGENT_TLS_PORT,))
+    host = fleet.spare_host("h6", ports=(AGENT_API_PORT,))
     try:
         seed = make_app(tmp_path / "ssh", "viahttp", [host.name])
         ok(plat("hosts", "bootstrap", env=fleet.env, cwd=seed))  # puts the agent image on the host
@@ -461,16 +467,16 @@ def test_transport_http_deploys_through_the_agents_https_api(fleet, tmp_path: Pa
         rolled = ok(plat("rollback", "viahttp", env=env, cwd=app))
         assert version_at(host, "viahttp") == "v1", rolled.stdout + rolled.stderr
 
-        # A wrong token, and a certificate no configured CA vouches for: one line naming the host.
+        # A wrong token, and a certificate no configured CA vouches for: the host, what, which setting.
         for bad_env, bad_entry, expected in (
-                ({**env, "H6_TOKEN": "not-the-token"}, entry, "token"),
-                (env, {**entry, "ca": None}, "certificate")):
+                ({**env, "H6_TOKEN": "not-the-token"}, entry, ("the agent refused the token", "`token_env:`")),
+                (env, {**entry, "ca": None}, ("the agent's tls certificate is not trusted", "`ca:`"))):
             manifest = yaml.safe_load((app / "plat.yaml").read_text())
             manifest["hosts"] = [bad_entry]
             (app / "plat.yaml").write_text(yaml.safe_dump(manifest))
             proc = plat("status", "viahttp", env=bad_env, cwd=app)
             assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stderr
-            assert host.name in proc.stderr and expected in proc.stderr.lower(), proc.stderr
+            assert f"{host.name}: {expected[0]}" in proc.stderr.lower() and expected[1] in proc.stderr, proc.stderr
             assert token not in proc.stderr + proc.stdout
         assert version_at(host, "viahttp") == "v1"  # nothing changed
     finally:

@@ -79,6 +79,9 @@ def test_host_ca_paths_are_relative_to_plat_yaml(tmp_path: Path, monkeypatch: py
     assert [h if isinstance(h, str) else h.ca for h in m.hosts] == \
         ["h0", str(tmp_path / "certs/ca.pem"), "/etc/ca.pem", "/home/dev/ca.pem"]
     assert fleet_of(m, "prod").hosts[0].ca == str(tmp_path / "ca.pem")
+    monkeypatch.chdir(tmp_path / "..")  # plat.yaml found through a relative folder: still absolute
+    relative = load_manifest(Path(tmp_path.name))
+    assert relative is not None and relative.hosts[1].ca == str(tmp_path / "certs/ca.pem")  # type: ignore[union-attr]
 
 
 def test_a_missing_ca_bundle_names_the_host_and_the_key(tmp_path: Path) -> None:

@@ -21,6 +21,8 @@ import httpx
 import pytest
 import yaml
 
+from tests.integration.conftest import wait_for
+
 ROOT = Path(__file__).resolve().parents[2]
 FIXTURE = ROOT / "tests" / "fixtures" / "flaky"
 
@@ -205,13 +207,11 @@ def test_proxyjump_reaches_a_host_through_another(fleet, shop: Path, tmp_path: P
 # -- locks -------------------------------------------------------------------------------------
 def wait_for_lock(fleet, app: Path, hosts_holding=any, timeout: float = 120) -> None:  # type: ignore[no-untyped-def]
     """Poll `plat lock status` until the lock is held (on any, or on all, hosts)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    def held() -> bool:
         st = json.loads(ok(plat("lock", "status", app.name, "--json", env=fleet.env, cwd=app)).stdout)
-        if hosts_holding(s["lock"] for s in st):
-            return
-        time.sleep(0.1)
-    pytest.fail(f"no deploy took the lock of {app.name} within {timeout:g}s")
+        return hosts_holding(s["lock"] for s in st)
+
+    wait_for(held, timeout, f"a deploy to take the lock of {app.name}")
 
 
 def test_a_second_concurrent_deploy_is_refused_by_the_lock(fleet, shop: Path) -> None:
@@ -388,12 +388,8 @@ def test_an_agent_of_another_version_is_named_and_deploy_upgrades_it(fleet, tmp_
             "RUN sed -i 's/^__version__ = .*/__version__ = \"0.0.1\"/' /opt/plat/agent/__init__.py\n").encode())
         host.check("docker build -q -t plat-agent:0.0.1 /tmp/old-agent")
         replace_agent(host, "plat-agent:0.0.1", remote_agent_env(AgentSettings()))
-        deadline = time.monotonic() + 60
-        while True:
-            checked = plat("hosts", "check", env=fleet.env, cwd=app)
-            if checked.returncode == 0 or time.monotonic() > deadline:
-                break
-            time.sleep(0.5)
+        checked = wait_for(lambda: (p := plat("hosts", "check", env=fleet.env, cwd=app)).returncode == 0 and p, 60,
+                           "the replaced agent to answer", interval=0.5)
         assert f"{host.name}: agent 0.0.1 ok (CLI is {__version__})" in checked.stdout, checked.stdout + checked.stderr
         res = deploy_json(app, fleet.env)
         assert res["code"] == 0, res["stderr"]
@@ -425,15 +421,16 @@ def serve_agent_over_https(host, directory: Path) -> tuple[str, Path, str]:  # t
            "PLAT_AGENT_TLS_KEY": "/var/lib/plat-agent/tls/server.key"}
     replace_agent(host, image, env)
     url = f"https://127.0.0.1:{host.ports[AGENT_API_PORT]}"
-    deadline = time.monotonic() + 60
-    while True:
+    trusted = ssl.create_default_context(cafile=str(ca))
+
+    def answers() -> bool:
         try:
-            httpx.get(f"{url}/v1/health", verify=ssl.create_default_context(cafile=str(ca)), timeout=2)
-            break
+            return httpx.get(f"{url}/v1/health", verify=trusted, timeout=2) is not None
         except httpx.HTTPError:
-            if time.monotonic() > deadline:
-                raise AssertionError(f"the agent did not answer over HTTPS:\n{host.check('docker logs plat-agent 2>&1')}")
-            time.sleep(0.3)
+            return False
+
+    wait_for(answers, 60, lambda: f"the agent over HTTPS; its log:\n{host.check('docker logs plat-agent 2>&1')}",
+             interval=0.3)
     return url, ca, host.check("cat /var/lib/plat-agent/admin-token").strip()
 
 

@@ -5,10 +5,12 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 import docker
 import httpx
@@ -18,6 +20,9 @@ ROOT = Path(__file__).resolve().parents[2]
 # Stable per test run even if this module is imported twice (as `conftest` and by path).
 SESSION = os.environ.setdefault("PLAT_TEST_SESSION", uuid.uuid4().hex[:10])
 LABEL = f"plat.test={SESSION}"
+
+
+T = TypeVar("T")
 
 
 def _ensure_base_images() -> None:
@@ -60,6 +65,20 @@ def plat(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None,
     proc = subprocess.run([sys.executable, "-m", "plat", *args], cwd=cwd, capture_output=True, text=True,
                           timeout=timeout, env={**os.environ, **(env or {})})
     return Result(proc.returncode, proc.stdout, proc.stderr)
+
+
+def wait_for(predicate: Callable[[], T], timeout: float = 30.0, what: str | Callable[[], str] = "the condition",
+             interval: float = 0.1) -> T:
+    """Poll `predicate` until it returns something truthy, and return that; fail after `timeout`
+    seconds, saying `what` was awaited (a callable is asked only then, e.g. for a log tail)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:g}s waiting for {what() if callable(what) else what}")
+        time.sleep(interval)
 
 
 def get(url: str) -> httpx.Response:

@@ -19,7 +19,7 @@ import docker
 import httpx
 import pytest
 
-from tests.integration.conftest import LABEL, ROOT, free_port, plat
+from tests.integration.conftest import LABEL, ROOT, free_port, plat, wait_for
 
 pytestmark = pytest.mark.integration
 FLAKY = ROOT / "tests/fixtures/flaky"
@@ -59,16 +59,6 @@ def deploy(source: Path) -> dict:
 def flaky(agent: dict[str, str]) -> str:
     deploy(FLAKY)
     return f"{agent['gateway']}/flaky"
-
-
-def wait_for(predicate, timeout: float = 30.0, interval: float = 0.1):  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval)
-    raise AssertionError("condition not met in time")
 
 
 def instances(engine: docker.DockerClient, app: str, status: str | None = None) -> list:

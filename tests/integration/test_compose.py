@@ -25,7 +25,7 @@ import httpx
 import pytest
 
 from plat.build.pipeline import push
-from tests.integration.conftest import LABEL, ROOT, SESSION, free_port
+from tests.integration.conftest import LABEL, ROOT, SESSION, free_port, wait_for
 
 pytestmark = pytest.mark.integration
 PROJECT = "plat-compose-it"
@@ -84,16 +84,6 @@ def platform(engine: docker.DockerClient) -> Iterator[Platform]:
                 c.remove(force=True)
             for net in engine.networks.list(names=[network]):
                 net.remove()
-
-
-def wait_for(predicate, timeout: float, what: str):  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def get(url: str) -> httpx.Response | None:

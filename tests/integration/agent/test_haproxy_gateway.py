@@ -25,6 +25,7 @@ import pytest
 
 from agent.gateway import Gateway, GatewayError
 from agent.haproxy_config import AppRoute, GatewayConfig, Server
+from tests.integration.conftest import wait_for
 
 HAPROXY = shutil.which("haproxy") or shutil.which("haproxy", path="/usr/sbin:/usr/local/sbin")
 pytestmark = pytest.mark.skipif(HAPROXY is None, reason="haproxy is not installed (apt-get install haproxy)")
@@ -124,15 +125,6 @@ def gw(upstreams: dict[str, Upstream]) -> Iterator[tuple[Gateway, Client, dict[s
         shutil.rmtree(state, ignore_errors=True)
 
 
-def wait_for(predicate: Callable[[], Any], timeout: float = 10.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if value := predicate():
-            return value
-        time.sleep(0.02)
-    raise AssertionError("condition not met in time")
-
-
 def in_background(fn: Callable[[], Any]) -> Callable[[], Any]:
     """Run `fn` in a thread; the returned callable joins it and gives its result."""
     box: dict[str, Any] = {}
@@ -198,7 +190,7 @@ def test_maxconn_queues_and_load_reports_sessions_and_queue(gw: tuple, upstreams
     gateway, client, _ = gw
     gateway.add("web", "web-i1", upstreams["a"].address, 1)
     calls = [in_background(lambda: client.request("/web/slow?s=0.8")) for _ in range(3)]
-    queued, servers = wait_for(lambda: (load := gateway.load("web"))[0] == 2 and load)
+    queued, servers = wait_for(lambda: (load := gateway.load("web"))[0] == 2 and load, 10, interval=0.02)
     assert servers["web-i1"].in_flight == 1
     results = [c() for c in calls]
     assert [(s, d["via"]) for s, _, d in results] == [(200, "a")] * 3, "queued, not sent to the activator"
@@ -218,7 +210,7 @@ def test_drain_lets_in_flight_requests_finish_then_deletes(gw: tuple, upstreams:
     gateway, client, _ = gw
     gateway.add("web", "web-i1", upstreams["a"].address, 4)
     slow = in_background(lambda: client.request("/web/slow?s=0.8"))
-    wait_for(lambda: gateway.load("web")[1]["web-i1"].in_flight == 1)
+    wait_for(lambda: gateway.load("web")[1]["web-i1"].in_flight == 1, 10, interval=0.02)
     started = time.monotonic()
     assert gateway.remove("web", "web-i1") is True
     assert time.monotonic() - started > 0.3, "remove waited for the in-flight request"

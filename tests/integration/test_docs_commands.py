@@ -20,7 +20,7 @@ from pathlib import Path
 import docker
 import pytest
 
-from plat.docs import runnable_blocks
+from plat.markdown import runnable_blocks
 from tests.integration.conftest import ROOT, SESSION, free_port, plat
 
 pytestmark = pytest.mark.integration

@@ -10,7 +10,7 @@ import pytest
 import typer
 import yaml
 
-from plat import docs
+from plat import docs, markdown, schema_reference
 from plat.config import manifest_schema, parse_manifest
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -35,7 +35,7 @@ def test_every_command_has_help_and_examples() -> None:
 
 def test_every_command_and_sub_command_is_in_the_cli_reference() -> None:
     text = (DOCS / "reference/cli.md").read_text()
-    documented = {h for level, h in docs.headings(text) if level == 2}
+    documented = {h for level, h in markdown.headings(text) if level == 2}
     paths = [d.path for d in docs.command_docs()]
     assert {"plat hosts trust", "plat secrets set", "plat lock release", "plat doctor"} <= set(paths)
     missing = [p for p in paths if p not in documented]
@@ -44,9 +44,9 @@ def test_every_command_and_sub_command_is_in_the_cli_reference() -> None:
 
 def test_every_plat_yaml_key_is_in_the_reference() -> None:
     text = (DOCS / "reference/plat-yaml.md").read_text()
-    by_section = docs.sections(text)
+    by_section = markdown.sections(text)
     schema = manifest_schema()
-    expected = docs.schema_keys(schema)
+    expected = schema_reference.schema_keys(schema)
     assert {"Build", "Scale", "Resources", "Host", "Deploy", "AgentSettings", "Environment"} <= set(expected)
     for section, keys in expected.items():
         assert section in by_section, f"docs/reference/plat-yaml.md has no section {section!r}: run scripts/gen-docs"
@@ -58,21 +58,21 @@ def test_every_plat_yaml_key_is_in_the_reference() -> None:
 @pytest.mark.parametrize("path", MARKDOWN, ids=lambda p: str(p.relative_to(DOCS)))
 def test_links_between_docs_resolve(path: Path) -> None:
     text = path.read_text()
-    for target in docs.links(text):
+    for target in markdown.links(text):
         if re.match(r"^[a-z][a-z0-9+.-]*:", target):  # https:, mailto: — not ours to check offline
             continue
         file_part, _, anchor = target.partition("#")
         dest = (path.parent / file_part).resolve() if file_part else path
         assert dest.exists(), f"{path.relative_to(ROOT)}: link to {target}: no such file"
         if anchor and dest.suffix == ".md":
-            assert anchor in docs.anchors(dest.read_text()), \
+            assert anchor in markdown.anchors(dest.read_text()), \
                 f"{path.relative_to(ROOT)}: link to {target}: {dest.name} has no heading #{anchor}"
 
 
 def _manifests() -> list[tuple[str, str]]:
-    found = [("plat.docs.EXAMPLE_MANIFEST", docs.EXAMPLE_MANIFEST)]
+    found = [("plat.schema_reference.EXAMPLE_MANIFEST", schema_reference.EXAMPLE_MANIFEST)]
     for path in MARKDOWN:
-        for block in docs.code_blocks(path.read_text()):
+        for block in markdown.code_blocks(path.read_text()):
             if block.lang in ("yaml", "yml"):
                 found.append((f"{path.relative_to(ROOT)}:{block.line}", block.text))
     return found
@@ -87,14 +87,14 @@ def test_plat_yaml_shown_in_the_docs_validates(where: str, text: str) -> None:
 
 @pytest.mark.parametrize("path", QUICKSTARTS, ids=lambda p: p.name)
 def test_each_quickstart_runs_something_and_ends_by_destroying_its_app(path: Path) -> None:
-    blocks = docs.runnable_blocks(path.read_text())
+    blocks = markdown.runnable_blocks(path.read_text())
     assert blocks, f"{path.name}: no runnable ```sh block"
     script = "".join(b.text for b in blocks)
     created = re.search(r"^plat init (\S+)", script, re.MULTILINE)
     assert created, f"{path.name}: the runnable blocks never run `plat init`"
     last = [ln for ln in blocks[-1].text.splitlines() if ln.strip()][-1]
     assert last.split() == ["plat", "destroy", created.group(1), "--yes"], f"{path.name}: ends with {last!r}"
-    no_run = [b for b in docs.code_blocks(path.read_text()) if docs.NO_RUN in b.flags]
+    no_run = [b for b in markdown.code_blocks(path.read_text()) if markdown.NO_RUN in b.flags]
     assert all("plat" in b.text for b in no_run)
 
 
@@ -159,7 +159,7 @@ def test_cli_reference_is_plain_markdown() -> None:
     assert "| `--times <int>` | How many times. (default: `1`) |" in text
     assert "```sh\ntoy greet ann\ntoy greet bob --loud\n```" in text
     assert "| [toy things one](#toy-things-one) | The first thing. |" in text
-    assert "#toy-things-one" in {f"#{a}" for a in docs.anchors(text)}
+    assert "#toy-things-one" in {f"#{a}" for a in markdown.anchors(text)}
 
 
 @pytest.mark.parametrize(("epilog", "examples"), [
@@ -174,54 +174,54 @@ def test_examples_of(epilog: str, examples: list[str]) -> None:
 
 
 def test_md_text_escapes_html_outside_code_and_pipes_in_tables() -> None:
-    assert docs.md_text("<app>.<domain> and `<kept>`") == "&lt;app&gt;.&lt;domain&gt; and `<kept>`"
-    assert docs.md_text("a | b\nc", table=True) == "a \\| b c"
-    assert docs.code("a`b") == "``a`b``"
+    assert markdown.md_text("<app>.<domain> and `<kept>`") == "&lt;app&gt;.&lt;domain&gt; and `<kept>`"
+    assert markdown.md_text("a | b\nc", table=True) == "a \\| b c"
+    assert markdown.code("a`b") == "``a`b``"
 
 
 def test_code_blocks_and_the_no_run_convention() -> None:
     text = "# T\n\n```sh\nplat init a\n```\n\ntext\n\n```sh no-run\nplat dev\n```\n\n```yaml\nname: a\n```\n"
-    blocks = docs.code_blocks(text)
+    blocks = markdown.code_blocks(text)
     assert [(b.lang, b.flags, b.line) for b in blocks] == [("sh", (), 3), ("sh", ("no-run",), 9), ("yaml", (), 13)]
-    assert [b.text for b in docs.runnable_blocks(text)] == ["plat init a\n"]
+    assert [b.text for b in markdown.runnable_blocks(text)] == ["plat init a\n"]
 
 
 def test_links_anchors_and_sections() -> None:
     text = ("# Top\n\nSee [a](other.md#x-y), [b](#top) and `[not](a-link.md)`.\n\n```sh\n[x](y.md)\n```\n"
             "## X, y!\n\nbody\n\n## X, y!\n\nagain\n")
-    assert docs.links(text) == ["other.md#x-y", "#top"]
-    assert docs.anchors(text) == {"top", "x-y", "x-y-1"}
-    assert docs.slug("plat hosts trust") == "plat-hosts-trust"
-    assert docs.sections("# T\n\n## A\n\none\n\n### A.1\n\ntwo\n\n## B\n\nthree\n") == \
+    assert markdown.links(text) == ["other.md#x-y", "#top"]
+    assert markdown.anchors(text) == {"top", "x-y", "x-y-1"}
+    assert markdown.slug("plat hosts trust") == "plat-hosts-trust"
+    assert markdown.sections("# T\n\n## A\n\none\n\n### A.1\n\ntwo\n\n## B\n\nthree\n") == \
         {"A": "\none\n\n### A.1\n\ntwo\n", "B": "\nthree"}
 
 
 def test_schema_types_and_defaults_in_words() -> None:
-    assert docs.type_of({"type": "string"}) == "string"
-    assert docs.type_of({"anyOf": [{"type": "integer", "minimum": 1, "maximum": 65535}, {"type": "null"}]}) == \
+    assert schema_reference.type_of({"type": "string"}) == "string"
+    assert schema_reference.type_of({"anyOf": [{"type": "integer", "minimum": 1, "maximum": 65535}, {"type": "null"}]}) == \
         "integer (1–65535)"
-    assert docs.type_of({"type": "array", "items": {"anyOf": [{"type": "string"}, {"$ref": "#/$defs/Host"}]}}) == \
+    assert schema_reference.type_of({"type": "array", "items": {"anyOf": [{"type": "string"}, {"$ref": "#/$defs/Host"}]}}) == \
         "list of string or [Host](#host)"
-    assert docs.type_of({"type": "object", "additionalProperties": {"type": "string"}}) == "map of name to string"
-    assert docs.type_of({"enum": ["rollback", "keep"], "type": "string"}) == "`rollback` or `keep`"
-    assert docs.default_of({"type": "string"}, required=True) == "**required**"
-    assert docs.default_of({"default": None}, required=False) == "unset"
-    assert docs.default_of({"default": "5m"}, required=False) == "`5m`"
-    assert docs.default_of({"type": "object"}, required=False) == "`{}`"
-    assert docs.default_of({"$ref": "#/$defs/Build"}, required=False) == "see below"
+    assert schema_reference.type_of({"type": "object", "additionalProperties": {"type": "string"}}) == "map of name to string"
+    assert schema_reference.type_of({"enum": ["rollback", "keep"], "type": "string"}) == "`rollback` or `keep`"
+    assert schema_reference.default_of({"type": "string"}, required=True) == "**required**"
+    assert schema_reference.default_of({"default": None}, required=False) == "unset"
+    assert schema_reference.default_of({"default": "5m"}, required=False) == "`5m`"
+    assert schema_reference.default_of({"type": "object"}, required=False) == "`{}`"
+    assert schema_reference.default_of({"$ref": "#/$defs/Build"}, required=False) == "see below"
 
 
 def test_model_paths_follow_lists_and_maps() -> None:
-    paths = docs.model_paths(manifest_schema())
+    paths = schema_reference.model_paths(manifest_schema())
     assert paths["Host"] == ["hosts[]", "environments.<name>.hosts[]"]
     assert paths["Deploy"] == ["deploy", "environments.<name>.deploy"]
     assert paths["Build"] == ["build"]
 
 
 def test_plat_yaml_reference_describes_every_key() -> None:
-    text = docs.plat_yaml_reference()
-    by_section = docs.sections(text)
-    for section, keys in docs.schema_keys(manifest_schema()).items():
+    text = schema_reference.plat_yaml_reference()
+    by_section = markdown.sections(text)
+    for section, keys in schema_reference.schema_keys(manifest_schema()).items():
         for key in keys:
             assert f"| `{key}` |" in by_section[section]
     assert "| `gateway_port` | integer (1–65535) | `80` |" in by_section["AgentSettings"]

@@ -26,9 +26,10 @@ from plat.build.docker_backend import build as docker_build
 from plat.build.pipeline import existing_build, DIGEST_LABEL
 from plat.docker_client import docker, extra_labels
 from plat.errors import PlatError
-from plat.paths import agent_dir, plat_home
+from plat.paths import agent_dir, default_plat_home, plat_home
 
 CONTAINER = "plat-agent"
+"""The agent's container name: on hosts, and locally for the default PLAT_HOME."""
 PASSED_THROUGH = ("PLAT_LABELS", "PLAT_AGENT_IDLE_TIMEOUT", "PLAT_AGENT_TICK", "PLAT_AGENT_MAX_ATTEMPTS",
                   "PLAT_AGENT_PAUSED_TTL", "PLAT_AGENT_STOPPED_TTL", "PLAT_AGENT_MAX_PAUSED", "PLAT_AGENT_MAX_STOPPED",
                   "PLAT_AGENT_DOMAIN", "PLAT_AGENT_KEEP_VERSIONS")
@@ -41,7 +42,7 @@ class LocalAgent:
     api_url: str
     gateway_url: str
     token: str
-    container: str = CONTAINER
+    container: str
 
 
 def ports(env: dict[str, str] | None = None) -> tuple[int, int]:
@@ -49,9 +50,20 @@ def ports(env: dict[str, str] | None = None) -> tuple[int, int]:
     return int(env.get("PLAT_AGENT_API_PORT", 7070)), int(env.get("PLAT_AGENT_GATEWAY_PORT", 8080))
 
 
+def _home_digest() -> str:
+    return hashlib.sha256(str(plat_home() / "agent").encode()).hexdigest()[:10]
+
+
 def agent_id() -> str:
     """The local agent's id (its instances are labelled with it): one per PLAT_HOME."""
-    return "local-" + hashlib.sha256(str(plat_home() / "agent").encode()).hexdigest()[:10]
+    return "local-" + _home_digest()
+
+
+def container_name() -> str:
+    """One local agent per PLAT_HOME: `plat-agent` for the default home, `plat-agent-<digest>`
+    for any other, so an agent under another PLAT_HOME (a test's, a second checkout's) never
+    replaces the developer's own."""
+    return CONTAINER if plat_home() == default_plat_home() else f"{CONTAINER}-{_home_digest()}"
 
 
 def activator_port(env: dict[str, str] | None = None) -> int:
@@ -75,7 +87,7 @@ def agent_plan(env: dict[str, str] | None = None) -> ContextPlan:
 SETUP_LABEL = "plat.agent-setup"
 
 
-def container_spec(image: str, env: dict[str, str], state_dir: str) -> dict[str, object]:
+def container_spec(image: str, env: dict[str, str], state_dir: str, name: str = CONTAINER) -> dict[str, object]:
     """`containers.run` arguments for an agent (local or on a host).
 
     Host networking: the gateway and API bind the host's own addresses (no userland port proxy
@@ -84,7 +96,7 @@ def container_spec(image: str, env: dict[str, str], state_dir: str) -> dict[str,
     """
     setup = hashlib.sha256(json.dumps([image, env, state_dir], sort_keys=True).encode()).hexdigest()
     return dict(
-        image=image, name=CONTAINER, detach=True, environment=env, network_mode="host",
+        image=image, name=name, detach=True, environment=env, network_mode="host",
         labels={"plat.managed": "true", "plat.role": "agent", SETUP_LABEL: setup, **extra_labels()},
         volumes={"/var/run/docker.sock": {"bind": "/var/run/docker.sock", "mode": "rw"},
                  state_dir: {"bind": "/var/lib/plat-agent", "mode": "rw"}},
@@ -105,7 +117,7 @@ def ensure_image(client: docker.DockerClient) -> str:
 
 def _container(client: docker.DockerClient):  # type: ignore[no-untyped-def]
     try:
-        return client.containers.get(CONTAINER)
+        return client.containers.get(container_name())
     except docker.errors.NotFound:
         return None
 
@@ -126,7 +138,7 @@ def up(client: docker.DockerClient, wait: float = 60.0) -> LocalAgent:
     for key in PASSED_THROUGH:
         if os.environ.get(key):
             env[key] = os.environ[key]
-    spec = container_spec(image, env, str(state))
+    spec = container_spec(image, env, str(state), container_name())
     current = _container(client)
     if current is not None and current.labels.get(SETUP_LABEL) == spec["labels"][SETUP_LABEL] \
             and current.status == "running":
@@ -182,7 +194,7 @@ def connect_info(wait: float = 0.0) -> LocalAgent:
         try:
             token = where.token_file.read_text().strip()
             if httpx.get(f"{api}/v1/health", headers={"Authorization": f"Bearer {token}"}, timeout=2).status_code == 200:
-                return LocalAgent(api, where.gateway_url, token)
+                return LocalAgent(api, where.gateway_url, token, container_name())
         except (OSError, httpx.HTTPError):
             pass
         if time.monotonic() >= deadline:
@@ -206,6 +218,6 @@ def down(client: docker.DockerClient, purge: bool = False) -> bool:
 def status(client: docker.DockerClient) -> dict[str, object]:
     current = _container(client)
     api_port, gw_port = ports()
-    return {"running": bool(current and current.status == "running"), "container": CONTAINER,
+    return {"running": bool(current and current.status == "running"), "container": container_name(),
             "image": current.image.tags[0] if current and current.image.tags else None,
             "api": f"http://127.0.0.1:{api_port}", "gateway": f"http://127.0.0.1:{gw_port}"}

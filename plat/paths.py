@@ -29,8 +29,12 @@ def agent_dir() -> Path:
     return bundled if bundled.is_dir() else _PKG.parent / "agent"
 
 
+def default_plat_home() -> Path:
+    return Path.home() / ".local" / "share" / "plat"
+
+
 def plat_home() -> Path:
     """Where plat keeps local state (the local agent's state dir, its admin token)."""
     import os
 
-    return Path(os.environ.get("PLAT_HOME", Path.home() / ".local" / "share" / "plat"))
+    return Path(os.environ.get("PLAT_HOME") or default_plat_home())

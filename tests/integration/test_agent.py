@@ -207,8 +207,8 @@ def test_restart_restores_routes_without_duplicates_and_delivers_queued_jobs(
     # A job whose delivery takes 3 s; the agent is killed while it is in flight.
     job = httpx.post(f"{agent['gateway']}/async/flaky/slow?s=3").json()
     wait_for(lambda: httpx.get(f"{agent['gateway']}/async/flaky/~invocations/{job['id']}").json()["status"]
-             == "running", 10, 0.02)
-    engine.containers.get("plat-agent").restart(timeout=0)
+             == "running", 10, interval=0.02)
+    engine.containers.get(agent["container"]).restart(timeout=0)
     wait_for(lambda: _up(agent), 60)
     after = {c.id for c in instances(engine, "flaky")}
     assert after == before, "instances re-adopted by label, none duplicated or lost"

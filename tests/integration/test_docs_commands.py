@@ -21,7 +21,7 @@ import docker
 import pytest
 
 from plat.markdown import runnable_blocks
-from tests.integration.conftest import ROOT, SESSION, free_port, plat
+from tests.integration.conftest import ROOT, free_port, plat
 
 pytestmark = pytest.mark.integration
 QUICKSTARTS = sorted((ROOT / "docs").glob("quickstart-*.md"))
@@ -45,13 +45,7 @@ def plat_on_path(bin_dir: Path) -> str:
 def docs_env(engine: docker.DockerClient, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
     """The environment the docs' shells run in: a PLAT_HOME and agent ports of their own, the
     engine fixture's base images and labels (in os.environ), and `plat` on PATH."""
-    try:
-        other = engine.containers.get("plat-agent")
-    except docker.errors.NotFound:
-        other = None
-    if other is not None and other.labels.get("plat.test") != SESSION:
-        # The local agent's container name is fixed: starting ours would replace someone else's.
-        pytest.skip("another local agent (container plat-agent) runs on this engine; not replacing it")
+    # A PLAT_HOME of its own gives the agent its own container name: a developer's agent stays.
     home = tmp_path_factory.mktemp("plat-home")
     env = {**os.environ, "PLAT_HOME": str(home), "PLAT_AGENT_API_PORT": str(free_port()),
            "PLAT_AGENT_GATEWAY_PORT": str(free_port()), "PLAT_AGENT_ACTIVATOR_PORT": str(free_port()),

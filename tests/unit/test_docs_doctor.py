@@ -277,9 +277,9 @@ def test_registry_answers_200_or_401(status: int, expected: str) -> None:
 
 
 def test_registry_uses_dockers_ca_from_certs_d(tmp_path: Path) -> None:
-    bundle = Path(ssl.get_default_verify_paths().cafile or "/etc/ssl/certs/ca-certificates.crt")
-    if not bundle.is_file():
-        pytest.skip("no CA bundle on this machine to stand in for a private CA")
+    from tests.e2e.testbed import make_ca_and_cert
+
+    bundle, _, _ = make_ca_and_cert(tmp_path, "127.0.0.1")
     (tmp_path / "registry.example.com:5000").mkdir()
     (tmp_path / "registry.example.com:5000" / "ca.crt").write_bytes(bundle.read_bytes())
     seen: list[tuple[str, Any]] = []

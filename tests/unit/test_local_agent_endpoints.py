@@ -81,3 +81,20 @@ def test_an_external_agent_that_does_not_answer_names_the_variables(tmp_path: Pa
     with pytest.raises(PlatError) as exc:
         local_agent.connect_info(0)
     assert "http://127.0.0.1:9" in exc.value.message and "PLAT_AGENT_TOKEN_FILE" in (exc.value.hint or "")
+
+
+def test_the_default_home_has_the_plain_container_name_and_any_other_its_own(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from plat.local_agent import container_name
+    from plat.paths import default_plat_home
+
+    monkeypatch.delenv("PLAT_HOME", raising=False)
+    assert container_name() == "plat-agent"
+    monkeypatch.setenv("PLAT_HOME", str(default_plat_home()))
+    assert container_name() == "plat-agent"
+    names = set()
+    for home in ("a", "b"):
+        monkeypatch.setenv("PLAT_HOME", str(tmp_path / home))
+        names.add(container_name())
+        assert container_name() == container_name()
+    assert len(names) == 2 and all(n.startswith("plat-agent-") for n in names)

@@ -273,3 +273,37 @@ def test_control_api_against_its_openapi_schema(agent: dict[str, str], flaky: st
                           "--phases", "examples,coverage,fuzzing"],
                          capture_output=True, text=True, timeout=600, cwd=tempfile.mkdtemp())
     assert res.returncode == 0, res.stdout[-4000:]
+
+
+def test_a_developers_agent_is_neither_replaced_nor_in_the_way(agent: dict[str, str], engine: docker.DockerClient,
+                                                               tmp_path: Path) -> None:
+    """The developer's agent (default PLAT_HOME, container `plat-agent`) keeps running while a
+    test's agent under its own PLAT_HOME starts and is purged beside it."""
+    started_here = False
+    try:
+        developer = engine.containers.get("plat-agent")
+    except docker.errors.NotFound:
+        # None runs: stand one up as a developer would (no PLAT_HOME; HOME here, so nobody's state).
+        ports = {"PLAT_AGENT_API_PORT": str(free_port()), "PLAT_AGENT_GATEWAY_PORT": str(free_port()),
+                 "PLAT_AGENT_ACTIVATOR_PORT": str(free_port())}
+        res = plat("agent", "up", "--json", env={"PLAT_HOME": "", "HOME": str(tmp_path / "dev"), **ports})
+        assert res.code == 0, res.stderr
+        assert json.loads(res.stdout)["container"] == "plat-agent"
+        developer, started_here = engine.containers.get("plat-agent"), True
+    try:
+        other = {"PLAT_HOME": str(tmp_path / "other"), "PLAT_AGENT_API_PORT": str(free_port()),
+                 "PLAT_AGENT_GATEWAY_PORT": str(free_port()), "PLAT_AGENT_ACTIVATOR_PORT": str(free_port())}
+        res = plat("agent", "up", "--json", env=other)
+        assert res.code == 0, res.stderr
+        name = json.loads(res.stdout)["container"]
+        assert name.startswith("plat-agent-") and name != agent["container"]
+        assert engine.containers.get(name).status == "running"
+        assert plat("agent", "down", "--purge", env=other).code == 0
+        with pytest.raises(docker.errors.NotFound):
+            engine.containers.get(name)
+        developer.reload()
+        assert developer.status == "running" and engine.containers.get("plat-agent").id == developer.id
+        assert _up(agent), "the module's own agent still answers"
+    finally:
+        if started_here:
+            plat("agent", "down", "--purge", env={"PLAT_HOME": "", "HOME": str(tmp_path / "dev")})

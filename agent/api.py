@@ -14,15 +14,19 @@ import ssl
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import parse_qs, urlsplit
 
+from pydantic import ValidationError
+
 from agent import __version__, locks
-from agent.core import Agent, AgentError
+from agent.core import Agent, AgentError, owned_elsewhere
 from agent.httpserver import BodyTooLarge, Handler, Server
 from agent.openapi import OPENAPI
 from agent.secret_store import check_key, check_value
 from agent.tokens import Principal, authenticate, key_allows, new_token, token_hash
+from plat_contract.api import DeployRequest, ErrorCode, RollbackRequest, ScaleRequest, TenantCreate
+from plat_contract.models import Strict
 
 log = logging.getLogger("plat.agent.api")
 _APP = r"(?P<app>[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)"
@@ -63,7 +67,6 @@ def _routes() -> list[Route]:
 
 
 ROUTES = _routes()
-VERSION = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
 ASYNC = re.compile(rf"^/async/{_APP}(?P<path>/.*)?$")
 ASYNC_STATUS = re.compile(rf"^/async/{_APP}/~invocations/(?P<inv>[0-9a-f]{{32}})$")
 
@@ -89,21 +92,18 @@ def parse_actor(header: str | None, default: str) -> str:
     return value
 
 
-def parse_pull(value: Any) -> dict[str, Any] | None:
-    """A deploy's `pull` option: `{"auth": {"username", "password"} | None, "always": bool}`."""
-    if value is None:
-        return None
-    if not isinstance(value, dict):
-        raise ValueError("pull must be an object")
-    auth, always = value.get("auth"), value.get("always", False)
-    if not isinstance(always, bool):
-        raise ValueError("pull.always must be true or false")
-    if auth is not None:
-        if not isinstance(auth, dict) or not all(isinstance(auth.get(k), str) and auth.get(k)
-                                                 for k in ("username", "password")):
-            raise ValueError("pull.auth must be null or an object with username and password strings")
-        auth = {"username": auth["username"], "password": auth["password"]}
-    return {"auth": auth, "always": always}
+M = TypeVar("M", bound=Strict)
+
+
+def parse_body(model: type[M], raw: bytes) -> M:
+    """A request body held to the contract; ValueError naming each bad field (never its value,
+    which may be a credential)."""
+    try:
+        return model.model_validate_json(raw or b"{}")
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'body'}: {e['msg']}"
+                             for e in exc.errors(include_input=False)[:5])
+        raise ValueError(problems) from None
 
 
 def release_request(body: dict[str, Any]) -> tuple[str | None, bool]:
@@ -141,30 +141,30 @@ def make_api(agent: Agent, bind: str, port: int, ssl_context: ssl.SSLContext | N
                     if m and method == self.command:
                         who = authenticate(self.headers.get("Authorization"), agent.store.tenant_hashes())
                         if who is None:
-                            self.send_error_json(401, "missing or invalid bearer token",
+                            self.send_error_json(401, "missing or invalid bearer token", code=ErrorCode.UNAUTHORIZED,
                                                  hint="pass Authorization: Bearer <token>")
                             return
                         if admin and not who.admin:
-                            self.send_error_json(403, "this route needs the admin token")
+                            self.send_error_json(403, "this route needs the admin token", code=ErrorCode.ADMIN_ONLY)
                             return
                         self.actor = parse_actor(self.headers.get(ACTOR_HEADER), who.tenant)
                         getattr(self, "r_" + name)(who, parse_qs(url.query), **m.groupdict())
                         return
                 allowed = sorted({method for method, p, _, _ in ROUTES if p.match(url.path)})
                 if allowed:
-                    self.send_json(405, {"error": "method not allowed", "allowed": allowed},
-                                   headers={"Allow": ", ".join(allowed)})
+                    self.send_json(405, {"error": "method not allowed", "code": ErrorCode.METHOD_NOT_ALLOWED,
+                                         "allowed": allowed}, headers={"Allow": ", ".join(allowed)})
                 else:
-                    self.send_error_json(404, "no such route")
+                    self.send_error_json(404, "no such route", code=ErrorCode.NO_SUCH_ROUTE)
             except AgentError as exc:
-                self.send_error_json(exc.status, exc.message, detail=exc.detail[-4000:], **exc.extra)
+                self.send_error_json(exc.status, exc.message, code=exc.code, detail=exc.detail[-4000:], **exc.extra)
             except BodyTooLarge:
-                self.send_error_json(413, "request body too large")
+                self.send_error_json(413, "request body too large", code=ErrorCode.TOO_LARGE)
             except (ValueError, KeyError, TypeError) as exc:
-                self.send_error_json(400, f"bad request: {exc}")
+                self.send_error_json(400, f"bad request: {exc}", code=ErrorCode.INVALID)
             except Exception:  # a bug: answer 500 and log it, never drop the connection silently
                 log.exception("%s %s", self.command, url.path)
-                self.send_error_json(500, "internal error; see the agent's log")
+                self.send_error_json(500, "internal error; see the agent's log", code=ErrorCode.INTERNAL)
 
         def __getattr__(self, name: str) -> Callable[[], None]:
             # Every method (QUERY, TRACE, …) is dispatched: unknown ones get a 405 with Allow, not a 501.
@@ -193,7 +193,7 @@ def make_api(agent: Agent, bind: str, port: int, ssl_context: ssl.SSLContext | N
             row = agent.store.app(app)
             owner = row["tenant"] if row else claimed_by
             if owner is not None and owner != who.tenant and not who.admin:
-                raise AgentError(403, f"app {app!r} belongs to another tenant")
+                raise owned_elsewhere(app)
             return owner or who.tenant
 
         def _lock_tenant(self, who: Principal, app: str) -> str:
@@ -225,37 +225,21 @@ def make_api(agent: Agent, bind: str, port: int, ssl_context: ssl.SSLContext | N
         def r_deploy(self, who: Principal, q: dict, app: str, **_: str) -> None:
             row = agent.store.app(app)
             if row is not None and row["tenant"] != who.tenant:
-                raise AgentError(403, f"app {app!r} belongs to another tenant")
-            body = self._json_body()
-            for key in ("version", "image", "manifest"):
-                if key not in body:
-                    raise ValueError(f"missing {key!r}")
-            if not VERSION.fullmatch(str(body["version"])) or not str(body["image"]).strip():
-                raise ValueError("version must match [A-Za-z0-9._-]{1,128} and image must be an image reference")
-            if not isinstance(body["manifest"], dict):
-                raise ValueError("manifest must be an object")
-            if not isinstance(body.get("digest"), (str, type(None))):
-                raise ValueError("digest must be a string")
-            pull = parse_pull(body.get("pull"))
-            result = agent.deploy(who.tenant, app, str(body["version"]), str(body["image"]), body["manifest"],
-                                  body.get("digest"), actor=self.actor, pull=pull)
-            self.send_json(200, result)
+                raise owned_elsewhere(app)  # early, before reading the body; deploy checks again under the lock
+            body = parse_body(DeployRequest, self.read_body())
+            self.send_json(200, agent.deploy(who.tenant, app, body.version, body.image, body.manifest, body.digest,
+                                             actor=self.actor, pull=body.pull))
 
         def r_rollback(self, who: Principal, q: dict, app: str, **_: str) -> None:
             self._owned(who, app)
-            version = self._json_body().get("version")
-            if not isinstance(version, (str, type(None))):
-                raise ValueError("version must be a string")
-            self.send_json(200, agent.rollback(agent.store.app(app)["tenant"], app, version, actor=self.actor))
+            body = parse_body(RollbackRequest, self.read_body())
+            self.send_json(200, agent.rollback(agent.store.app(app)["tenant"], app, body.version, actor=self.actor))
 
         def r_scale(self, who: Principal, q: dict, app: str, **_: str) -> None:
             self._owned(who, app)
-            body = self._json_body()
-            lo, hi = body.get("min_warm"), body.get("max_instances")
-            for v in (lo, hi):
-                if v is not None and (not isinstance(v, int) or v < 0):
-                    raise ValueError("min_warm and max_instances must be non-negative integers")
-            self.send_json(200, agent.scale(agent.store.app(app)["tenant"], app, lo, hi, actor=self.actor))
+            body = parse_body(ScaleRequest, self.read_body())
+            self.send_json(200, agent.scale(agent.store.app(app)["tenant"], app, body.min_warm, body.max_instances,
+                                            actor=self.actor))
 
         def r_events(self, who: Principal, q: dict, app: str, **_: str) -> None:
             self._owned(who, app)
@@ -382,11 +366,9 @@ def make_api(agent: Agent, bind: str, port: int, ssl_context: ssl.SSLContext | N
             self.send_json(200, agent.store.tenants())
 
         def r_create_tenant(self, who: Principal, q: dict, **_: str) -> None:
-            name = self._json_body().get("name", "")
-            if not isinstance(name, str) or not re.fullmatch(r"[a-z0-9][a-z0-9-]{0,62}", name):
-                raise ValueError("tenant name must be lowercase letters, digits and '-'")
+            name = parse_body(TenantCreate, self.read_body()).name
             if any(t["name"] == name for t in agent.store.tenants()):
-                raise AgentError(409, f"tenant {name!r} exists")
+                raise AgentError(409, f"tenant {name!r} exists", code=ErrorCode.CONFLICT)
             token = new_token()
             agent.store.add_tenant(name, token_hash(token))
             self.send_json(201, {"name": name, "token": token})

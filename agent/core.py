@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import re
 import threading
 import time
 from collections.abc import Callable
@@ -19,50 +18,62 @@ from agent.scaling import Policy, Tier
 from agent.secret_store import SecretStore
 from agent.settings import Settings
 from agent.tokens import new_token, token_hash
+from plat_contract.api import ErrorCode, Pull
+from plat_contract.manifest import RunManifest
 
 log = logging.getLogger("plat.agent")
-_DURATION = re.compile(r"^(\d+)(ms|s|m|h)?$")
 SECRET_REDACT_MIN = 3
 """Secret values this long or longer are masked in agent-made error messages (shorter ones,
 like "1", would mask half of any message and are no secret anyway)."""
 
 
+_CODES = {400: ErrorCode.INVALID, 401: ErrorCode.UNAUTHORIZED, 403: ErrorCode.APP_OWNED_ELSEWHERE,
+          404: ErrorCode.NOT_FOUND, 409: ErrorCode.CONFLICT, 413: ErrorCode.TOO_LARGE, 422: ErrorCode.START_FAILED,
+          503: ErrorCode.UNAVAILABLE}
+
+
 class AgentError(Exception):
-    """A request the agent refuses: `status` is the HTTP status to answer with; `extra` adds
+    """A request the agent refuses: `status` is the HTTP status to answer with, `code` the
+    stable error code clients branch on (by default the status's usual one); `extra` adds
     fields to the error body (a 409's current lock holder, say)."""
 
-    def __init__(self, status: int, message: str, detail: str = "", extra: dict[str, Any] | None = None) -> None:
+    def __init__(self, status: int, message: str, detail: str = "", extra: dict[str, Any] | None = None,
+                 code: ErrorCode | None = None) -> None:
         super().__init__(message)
         self.status, self.message, self.detail, self.extra = status, message, detail, extra or {}
+        self.code = code or _CODES.get(status, ErrorCode.INTERNAL)
 
 
-def seconds(value: Any, default: float) -> float:
-    if isinstance(value, (int, float)):
-        return float(value)
-    m = _DURATION.match(str(value or ""))
-    if not m:
-        return default
-    return int(m.group(1)) * {"ms": 0.001, "s": 1, "m": 60, "h": 3600}[m.group(2) or "s"]
+def owned_elsewhere(app: str) -> AgentError:
+    """The one answer for a name another tenant owns or is claiming (a race looks the same)."""
+    return AgentError(403, f"app {app!r} belongs to another tenant", code=ErrorCode.APP_OWNED_ELSEWHERE)
 
 
-def policy_of(manifest: dict[str, Any], settings: Settings, app_row: dict[str, Any] | None = None) -> Policy:
-    scale = manifest.get("scale") or {}
-    idle = settings.idle_timeout_override or seconds(scale.get("idle_timeout"), 300.0)
-    min_warm = scale.get("min_warm", 0)
-    max_instances = scale.get("max_instances", 4)
+def policy_of(manifest: RunManifest, settings: Settings, app_row: dict[str, Any] | None = None) -> Policy:
+    scale = manifest.scale
+    min_warm, max_instances = scale.min_warm, scale.max_instances
     if app_row:
         min_warm = app_row["min_warm"] if app_row.get("min_warm") is not None else min_warm
         max_instances = app_row["max_instances"] if app_row.get("max_instances") is not None else max_instances
-    return Policy(min_warm=min_warm, max_instances=max_instances, concurrency=scale.get("concurrency", 32),
-                  idle_timeout=idle, paused_ttl=settings.paused_ttl, stopped_ttl=settings.stopped_ttl,
-                  max_paused=settings.max_paused, max_stopped=settings.max_stopped)
+    return Policy(min_warm=min_warm, max_instances=max_instances, concurrency=scale.concurrency,
+                  idle_timeout=settings.idle_timeout_override or scale.idle_seconds, paused_ttl=settings.paused_ttl,
+                  stopped_ttl=settings.stopped_ttl, max_paused=settings.max_paused, max_stopped=settings.max_stopped)
 
 
-def spec_of(app: str, version: str, image: str, manifest: dict[str, Any], tenant: str) -> InstanceSpec:
-    res = manifest.get("resources") or {}
-    return InstanceSpec(app=app, version=version, image=image, port=int(manifest.get("port") or 8080),
-                        env=dict(manifest.get("env") or {}), tenant=tenant, memory=res.get("memory"),
-                        cpus=res.get("cpus"))
+def spec_of(app: str, version: str, image: str, manifest: RunManifest, tenant: str) -> InstanceSpec:
+    res = manifest.resources
+    return InstanceSpec(app=app, version=version, image=image, port=manifest.port, env=dict(manifest.env),
+                        tenant=tenant, memory=res.memory, cpus=res.cpus)
+
+
+def check_ceilings(min_warm: int, max_instances: int, tenant_cap: int) -> None:
+    """`min_warm ≤ max_instances ≤` the agent's per-tenant cap, or a 422 that says which."""
+    if min_warm > max_instances:
+        raise AgentError(422, f"min_warm ({min_warm}) is more than max_instances ({max_instances})",
+                         code=ErrorCode.LIMIT)
+    if max_instances > tenant_cap:
+        raise AgentError(422, f"max_instances ({max_instances}) is over this agent's cap of {tenant_cap} per app "
+                         "(PLAT_AGENT_MAX_INSTANCES)", code=ErrorCode.LIMIT)
 
 
 class Agent:
@@ -92,9 +103,9 @@ class Agent:
         with self._lock:
             return self._app_locks.setdefault(app, threading.Lock())
 
-    def _pool(self, app: str, version: str, image: str, manifest: dict[str, Any], tenant: str) -> AppPool:
+    def _pool(self, app: str, version: str, image: str, manifest: RunManifest, tenant: str) -> AppPool:
         return AppPool(spec_of(app, version, image, manifest, tenant), policy_of(manifest, self.settings, self.store.app(app)),
-                       manifest.get("health") or "/", self.driver, self.router,
+                       manifest.health, self.driver, self.router,
                        extra_env=lambda: self.secrets.env(app, tenant))
 
     # -- startup -----------------------------------------------------------------------------
@@ -105,7 +116,13 @@ class Agent:
             live = row["live_version"] and self.store.version(row["name"], row["live_version"])
             if not live:
                 continue
-            pool = self._pool(row["name"], live["version"], live["image"], live["manifest"], row["tenant"])
+            try:
+                manifest = RunManifest.from_stored(live["manifest"])
+            except ValueError as exc:
+                log.error("not adopting %s %s: its stored manifest breaks today's rules: %s",
+                          row["name"], live["version"], exc)
+                continue
+            pool = self._pool(row["name"], live["version"], live["image"], manifest, row["tenant"])
             pool.adopt([i for i in found if i.app == row["name"] and i.version == live["version"]])
             pool.routed = True
             self.pools[row["name"]] = pool
@@ -115,20 +132,25 @@ class Agent:
                 self.driver.remove(inst.id)
 
     # -- deploy, rollback, restart, destroy, scale ------------------------------------------
-    def deploy(self, tenant: str, app: str, version: str, image: str, manifest: dict[str, Any],
-               digest: str | None = None, *, actor: str | None = None,
-               pull: dict[str, Any] | None = None) -> dict[str, Any]:
+    def deploy(self, tenant: str, app: str, version: str, image: str, manifest: RunManifest,
+               digest: str | None = None, *, actor: str | None = None, pull: Pull | None = None) -> dict[str, Any]:
         """Pull if needed, warm the new version, switch the route, drain the old one.
 
-        `pull` (`{"auth": {...} | None, "always": bool}`) carries registry credentials; without
-        it an image missing locally is still pulled, anonymously."""
-        owner = self.store.app(app)
-        if owner and owner["tenant"] != tenant:
-            raise AgentError(403, f"app {app!r} belongs to another tenant")
+        `pull` carries registry credentials; without it an image missing locally is still
+        pulled, anonymously. Ownership is checked inside the app's lock: of two tenants racing
+        for a new name, the first to hold the lock owns it and the other gets 403."""
         actor = actor or tenant
         with self._app_lock(app):
+            owner = self.store.app(app)
+            if owner and owner["tenant"] != tenant:
+                raise owned_elsewhere(app)
+            scale = manifest.scale
+            row_min = owner.get("min_warm") if owner else None
+            row_max = owner.get("max_instances") if owner else None
+            check_ceilings(scale.min_warm if row_min is None else row_min,
+                           scale.max_instances if row_max is None else row_max, self.settings.max_instances)
             started = time.monotonic()
-            self.store.add_version(app, tenant, version, image, digest, manifest, actor)
+            self.store.add_version(app, tenant, version, image, digest, manifest.model_dump(mode="json"), actor)
 
             def fail(reason: str) -> None:
                 self.store.fail_version(app, version, reason, actor)
@@ -155,15 +177,15 @@ class Agent:
             def fail(reason: str) -> None:
                 self.store.record(app, "restart-failed", actor=actor, version=version, reason=reason[-2000:])
 
-            pool = self._pool(app, version, image, live["manifest"], row["tenant"])
+            pool = self._pool(app, version, image, RunManifest.from_stored(live["manifest"]), row["tenant"])
             self._warm(pool, f"the restarted {version}", "the running instances keep serving", fail)
             self._swap(app, pool)
             return self._result(app, version, image, pool, started)
 
-    def _pull(self, image: str, pull: dict[str, Any] | None, fail: Callable[[str], None]) -> None:
-        auth = (pull or {}).get("auth")
+    def _pull(self, image: str, pull: Pull | None, fail: Callable[[str], None]) -> None:
+        auth = pull.auth.model_dump() if pull and pull.auth else None
         try:
-            self.driver.ensure_image(image, auth, bool((pull or {}).get("always")))
+            self.driver.ensure_image(image, auth, bool(pull and pull.always))
         except Exception as exc:  # the engine's reason, never the credentials
             message = f"could not pull {image}: {redact(str(exc), pull_secrets(pull))}"
             fail(message)
@@ -174,7 +196,8 @@ class Agent:
             pool.warm(max(1, pool.policy.min_warm))
         except StartFailed as exc:
             fail(f"{exc}\n{exc.log_tail}")
-            raise AgentError(422, f"{what} failed its health check; {fallback}", exc.log_tail) from None
+            raise AgentError(422, f"{what} failed its health check; {fallback}", exc.log_tail,
+                             code=ErrorCode.UNHEALTHY) from None
         except Exception as exc:  # an engine error (image missing, ...): agent-made, so no secret values
             reason = redact(str(exc), self.secrets.env(pool.app, pool.spec.tenant).values(), SECRET_REDACT_MIN)
             fail(reason)
@@ -208,8 +231,8 @@ class Agent:
             raise AgentError(404, f"no earlier version {version or ''} of {app} to roll back to".replace("  ", " "))
         self.store.record(app, "rollback", actor=actor or tenant, version=target["version"],
                           previous=row["live_version"])
-        return self.deploy(tenant, app, target["version"], target["image"], target["manifest"], target["digest"],
-                           actor=actor)
+        return self.deploy(tenant, app, target["version"], target["image"], RunManifest.from_stored(target["manifest"]),
+                           target["digest"], actor=actor)
 
     def destroy(self, tenant: str, app: str, *, actor: str | None = None, keep_secrets: bool = False) -> None:
         """Remove the app and its instances, and its secrets unless `keep_secrets` (a fleet undoing
@@ -226,8 +249,12 @@ class Agent:
     def scale(self, tenant: str, app: str, min_warm: int | None, max_instances: int | None, *,
               actor: str | None = None) -> dict[str, Any]:
         self._owned(tenant, app)
-        self.store.set_scale(app, min_warm, max_instances, actor or tenant)
         pool = self.pools.get(app)
+        current = pool.policy if pool else None
+        check_ceilings(min_warm if min_warm is not None else (current.min_warm if current else 0),
+                       max_instances if max_instances is not None else (current.max_instances if current else 1),
+                       self.settings.max_instances)
+        self.store.set_scale(app, min_warm, max_instances, actor or tenant)
         if pool:
             p = pool.policy
             pool.policy = Policy(**{**p.__dict__, **({"min_warm": min_warm} if min_warm is not None else {}),
@@ -267,7 +294,7 @@ class Agent:
         lock = locks.view(row, time.time())
         assert lock is not None
         if not got:
-            raise AgentError(409, locks.held_message(lock), extra={"lock": lock})
+            raise AgentError(409, locks.held_message(lock), extra={"lock": lock}, code=ErrorCode.LOCKED)
         return {"token": token, "lock": lock}
 
     def renew_lock(self, app: str, token: str) -> dict[str, Any]:
@@ -275,7 +302,7 @@ class Agent:
         if row is None:
             current = locks.view(self.store.lock(app), time.time())
             why = locks.held_message(current) if current else f"{app} is not locked"
-            raise AgentError(409, f"this lock on {app} was lost: {why}", extra={"lock": current})
+            raise AgentError(409, f"this lock on {app} was lost: {why}", extra={"lock": current}, code=ErrorCode.LOCKED)
         lock = locks.view(row, time.time())
         assert lock is not None
         return lock

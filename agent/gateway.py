@@ -42,9 +42,13 @@ class Gateway:
 
     # -- process ----------------------------------------------------------------------------
     def _write(self) -> None:
+        """Render both files first, then replace each by rename: HAProxy never reads half a file."""
         routes = list(self.routes())
-        self.map_path.write_text(render_map(r.app for r in routes))
-        self.cfg_path.write_text(render(self.cfg, routes))
+        cfg, apps = render(self.cfg, routes), render_map(r.app for r in routes)
+        for path, text in ((self.map_path, apps), (self.cfg_path, cfg)):
+            tmp = path.with_name(f".{path.name}.tmp")
+            tmp.write_text(text)
+            os.replace(tmp, path)
 
     def start(self) -> None:
         self._write()

@@ -8,11 +8,30 @@ A reload (seamless, master-worker) happens only when the set of apps changes.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
+# A second line of defence: the contract (plat_contract) admits only safe values at the API's
+# edge; every value rendered into HAProxy's config or runtime commands is checked again here.
 _NAME = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
+_SERVER = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
+_ADDRESS = re.compile(r"^(?:[0-9]{1,3}(?:\.[0-9]{1,3}){3}|\[[0-9a-fA-F:]{2,39}\]|[A-Za-z0-9.-]{1,253}):[0-9]{1,5}$")
+_HEX64 = re.compile(r"^[0-9a-fA-F]{64}$")
+_DOMAIN = re.compile(r"^[a-z0-9.-]{1,253}$")
+_PATH = re.compile(r"^/[A-Za-z0-9_./-]{0,4000}$")
+_BIND = re.compile(r"^[A-Za-z0-9.:\[\]-]{1,255}$")
+
+
+def _check(pattern: re.Pattern[str], value: object, what: str) -> None:
+    if not isinstance(value, str) or not pattern.fullmatch(value):
+        raise ValueError(f"refusing to render {what} {value!r} into HAProxy's config")
+
+
+def _check_int(value: object, low: int, high: int, what: str) -> None:
+    if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
+        raise ValueError(f"refusing to render {what} {value!r} into HAProxy's config")
 
 
 @dataclass(frozen=True)
@@ -20,6 +39,11 @@ class Server:
     name: str
     address: str
     maxconn: int
+
+    def __post_init__(self) -> None:
+        _check(_SERVER, self.name, "server name")
+        _check(_ADDRESS, self.address, "server address")
+        _check_int(self.maxconn, 1, 1_000_000, "maxconn")
 
 
 @dataclass(frozen=True)
@@ -29,6 +53,14 @@ class AppRoute:
     servers: tuple[Server, ...] = ()
     api_key_sha256: str | None = None
     """When set, requests need `X-Plat-Key` whose SHA-256 (hex) matches."""
+
+    def __post_init__(self) -> None:
+        _check(_NAME, self.app, "app name")
+        if not isinstance(self.timeout_s, (int, float)) or not math.isfinite(self.timeout_s) \
+                or not 0 < self.timeout_s <= 86_400:
+            raise ValueError(f"refusing to render timeout {self.timeout_s!r} into HAProxy's config")
+        if self.api_key_sha256 is not None:
+            _check(_HEX64, self.api_key_sha256, "API key hash")
 
 
 @dataclass(frozen=True)
@@ -44,6 +76,15 @@ class GatewayConfig:
     control_tls: bool = False
     """Whether the API serves HTTPS (HAProxy then speaks TLS to it; the hop stays on this host)."""
     max_conn: int = 4096
+
+    def __post_init__(self) -> None:
+        _check(_BIND, self.bind, "bind address")
+        _check_int(self.port, 0, 65535, "port")
+        _check(_DOMAIN, self.domain, "domain")
+        _check(_PATH, self.state_dir, "state directory")
+        _check(_ADDRESS, self.activator, "activator address")
+        _check(_ADDRESS, self.control, "control address")
+        _check_int(self.max_conn, 1, 10_000_000, "maxconn")
 
 
 def backend_name(app: str) -> str:
@@ -132,17 +173,22 @@ def add_server(app: str, server: Server) -> str:
     return f"add server {be}/{server.name} {server.address} maxconn {server.maxconn}; enable server {be}/{server.name}"
 
 
+def _server_name(server: str) -> str:
+    _check(_SERVER, server, "server name")
+    return server
+
+
 def drain_server(app: str, server: str) -> str:
-    return f"set server {backend_name(app)}/{server} state drain"
+    return f"set server {backend_name(app)}/{_server_name(server)} state drain"
 
 
 def maint_server(app: str, server: str) -> str:
-    return f"set server {backend_name(app)}/{server} state maint"
+    return f"set server {backend_name(app)}/{_server_name(server)} state maint"
 
 
 def delete_server(app: str, server: str, force: bool = False) -> str:
     """Delete a server in maintenance; `force` first cuts whatever sessions it still has."""
-    be = backend_name(app)
+    be, server = backend_name(app), _server_name(server)
     cut = f"shutdown sessions server {be}/{server}; " if force else ""
     return f"{cut}del server {be}/{server}"
 

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
+from plat_contract.patterns import MAX_INSTANCES
+
 T = TypeVar("T", int, float)
 _HOST = re.compile(r"^[A-Za-z0-9.:-]+$")
 _DOMAIN = re.compile(r"^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)*[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
@@ -50,6 +52,8 @@ class Settings:
     """Seconds a stopped (created) instance is kept before it is removed (image only)."""
     max_paused: int = 1
     max_stopped: int = 1
+    max_instances: int = 64
+    """The most instances a tenant's app may ask for on this host (`max_instances` above it is refused)."""
     agent_id: str = "default"
     """Labels this agent's instances, so agents sharing an engine leave each other's alone."""
     tls_cert: Path | None = None
@@ -116,6 +120,7 @@ class Settings:
             stopped_ttl=num("PLAT_AGENT_STOPPED_TTL", 3600.0, float, 0.0),
             max_paused=num("PLAT_AGENT_MAX_PAUSED", 1, int, 0),
             max_stopped=num("PLAT_AGENT_MAX_STOPPED", 1, int, 0),
+            max_instances=num("PLAT_AGENT_MAX_INSTANCES", 64, int, 1, MAX_INSTANCES),
             agent_id=get("PLAT_AGENT_ID", "default"),
             tls_cert=cert,
             tls_key=key,

@@ -10,17 +10,51 @@ from typing import Any
 import httpx
 
 from plat.errors import PlatError
+from plat_contract.api import ErrorCode
 
 ACTOR_HEADER = "X-Plat-Actor"
 
 
-class Locked(PlatError):
+class AgentRefused(PlatError):
+    """The agent answered with an error: `code` is its stable error code (plat_contract's
+    ErrorCode), `status` the HTTP status. Subclasses name the codes callers branch on."""
+
+    def __init__(self, message: str, code: ErrorCode | None, status: int, hint: str | None = None) -> None:
+        super().__init__(message, hint)
+        self.code, self.status = code, status
+
+
+class NotFound(AgentRefused):
+    """No such app, version, secret or invocation (or not the caller's)."""
+
+
+class OwnedElsewhere(AgentRefused):
+    """The app name belongs to another tenant (or another tenant is claiming it)."""
+
+
+class Unauthorized(AgentRefused):
+    """The agent refused the token."""
+
+
+class Locked(AgentRefused):
     """The agent refused a deploy lock (held by someone else, or ours was lost): `lock` is the
     current holder (`app`, `holder`, `machine`, `pid`, `since`, `renewed`, `expires`, `stale`), or None."""
 
-    def __init__(self, message: str, lock: dict[str, Any] | None) -> None:
-        super().__init__(message)
+    def __init__(self, message: str, lock: dict[str, Any] | None, status: int = 409) -> None:
+        super().__init__(message, ErrorCode.LOCKED, status)
         self.lock = lock
+
+
+_BY_CODE: dict[ErrorCode, type[AgentRefused]] = {
+    ErrorCode.NOT_FOUND: NotFound, ErrorCode.APP_OWNED_ELSEWHERE: OwnedElsewhere, ErrorCode.UNAUTHORIZED: Unauthorized,
+}
+
+
+def _code(body: dict[str, Any]) -> ErrorCode | None:
+    try:
+        return ErrorCode(body.get("code"))
+    except ValueError:
+        return None  # an agent older than the contract, or not an agent at all
 
 
 def actor_header(actor: str) -> str:
@@ -82,13 +116,15 @@ class AgentClient:
             detail = body.get("detail") or ""
             tail = "\n" + "\n".join(f"  | {ln}" for ln in detail.splitlines()[-20:]) if detail else ""
             message = f"{self.where}: {body.get('error', resp.reason_phrase)}{tail}"
-            if resp.status_code == 401 and "bearer token" in str(body.get("error")):
-                raise PlatError(f"{self.where}: the agent refused the token (401 unauthorized)",
-                                "the token plat sent is not this agent's: for transport http, check the variable "
-                                "`token_env:` names (the agent keeps its token in its state dir, admin-token)")
-            if resp.status_code == 409 and "lock" in body:
-                raise Locked(message, body["lock"])
-            raise PlatError(message)
+            code = _code(body)
+            if code is ErrorCode.UNAUTHORIZED and resp.request.url.path.startswith("/v1/"):
+                raise Unauthorized(f"{self.where}: the agent refused the token (401 unauthorized)", code, 401,
+                                   "the token plat sent is not this agent's: for transport http, check the variable "
+                                   "`token_env:` names (the agent keeps its token in its state dir, admin-token)")
+            if code is ErrorCode.LOCKED:
+                raise Locked(message, body.get("lock") if isinstance(body.get("lock"), dict) else None)
+            raise _BY_CODE.get(code, AgentRefused)(message, code, resp.status_code) if code else \
+                AgentRefused(message, None, resp.status_code)
         return resp.json()
 
     def health(self) -> dict[str, Any]:

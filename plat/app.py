@@ -86,13 +86,21 @@ def resolve_app(root: Path, manifest: Manifest | None = None) -> AppSpec:
     return AppSpec(root, manifest, runtime, detection, context_dir, user_dockerfile, frontend)
 
 
-FLEET_KEYS = ("hosts", "environments", "deploy", "agent", "registry")
-"""plat.yaml keys about where to deploy: the CLI's business, not sent to agents."""
-
-
 def agent_manifest(app: AppSpec) -> dict[str, object]:
-    """What an agent needs to run the app. Env: `.env` first, plat.yaml's `env:` wins (as in Compose)."""
-    from plat.config import load_dotenv
+    """What an agent needs to run the app, as the contract's `RunManifest` (plat.yaml's keys
+    about where to deploy stay with the CLI). Env: `.env` first, plat.yaml's `env:` wins (as in Compose)."""
+    from pydantic import ValidationError
 
-    data = app.manifest.model_dump(mode="json", exclude=set(FLEET_KEYS))
-    return {**data, "env": {**load_dotenv(app.root), **app.manifest.env}, "port": app.port, "health": app.health}
+    from plat.config import load_dotenv
+    from plat_contract.manifest import RunManifest
+
+    env = {**load_dotenv(app.root), **app.manifest.env}
+    try:
+        run = RunManifest(port=app.port, health=app.health, env=env, scale=app.manifest.scale,
+                          resources=app.manifest.resources)
+    except ValidationError as exc:
+        first = exc.errors(include_input=False)[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise PlatError(f"{app.root / '.env'}: {where}: {first['msg']}",
+                        "variable names are letters, digits and '_', not starting with a digit") from None
+    return run.model_dump(mode="json")

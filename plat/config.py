@@ -15,12 +15,11 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from plat.errors import PlatError
+from plat_contract.manifest import Resources, Scale
+from plat_contract.patterns import DNS_LABEL, HEALTH_PATH, EnvKey, EnvValue
 
 MANIFEST = "plat.yaml"
-DNS_LABEL = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
 _SECRETISH = re.compile(r"(?i)(secret|token|passw|credential|private|api[_-]?key|access[_-]?key)")
-_DURATION = re.compile(r"^(\d+)(ms|s|m|h)?$")
-_MEMORY = re.compile(r"^\d+(\.\d+)?[kmgKMG]?[bB]?$")
 
 
 class _Strict(BaseModel):
@@ -47,42 +46,6 @@ class Build(_Strict):
                     "history, so pass secrets at run time with `plat secrets set`"
                 )
         return args
-
-
-class Scale(_Strict):
-    """Warm pool settings (used by the host agent)."""
-
-    min_warm: int = Field(0, ge=0, description="Instances always up (0 allows scale to zero).")
-    max_instances: int = Field(4, ge=1, description="Upper bound of instances per host.")
-    concurrency: int = Field(32, ge=1, description="Requests in flight per instance.")
-    idle_timeout: str | int = Field("5m", description="Idle time before scaling down: seconds or 30s/5m/1h.")
-
-    @field_validator("idle_timeout")
-    @classmethod
-    def _duration(cls, value: str | int) -> str | int:
-        if isinstance(value, int):
-            if value < 0:
-                raise ValueError("must be zero or more seconds")
-            return value
-        if not _DURATION.match(value):
-            raise ValueError("expected seconds or a duration like 30s, 5m, 1h")
-        return value
-
-    @property
-    def idle_seconds(self) -> float:
-        return parse_duration(self.idle_timeout)
-
-
-class Resources(_Strict):
-    memory: str | None = Field(None, description="Memory limit per instance, e.g. 256m, 1g.")
-    cpus: float | int | None = Field(None, gt=0, description="CPU limit per instance, e.g. 0.5.")
-
-    @field_validator("memory")
-    @classmethod
-    def _memory(cls, value: str | None) -> str | None:
-        if value is not None and not _MEMORY.match(value):
-            raise ValueError("expected a size like 256m or 1g")
-        return value
 
 
 class Host(_Strict):
@@ -152,7 +115,7 @@ class Manifest(_Strict):
     port: Annotated[int, Field(ge=1, le=65535)] | None = Field(None, description="Port the app listens on ($PORT).")
     health: str = Field("/", description="Health check path: 2xx/3xx means healthy.")
     build: Build = Field(default_factory=Build)
-    env: dict[str, str] = Field(default_factory=dict, description="Non-secret environment variables.")
+    env: dict[EnvKey, EnvValue] = Field(default_factory=dict, description="Non-secret environment variables.")
     scale: Scale = Field(default_factory=Scale)
     resources: Resources = Field(default_factory=Resources)
     hosts: list[HostEntry] = Field(default_factory=list, description="Hosts to deploy to; empty means the local agent.")
@@ -174,8 +137,8 @@ class Manifest(_Strict):
     @field_validator("health")
     @classmethod
     def _path(cls, value: str) -> str:
-        if not value.startswith("/"):
-            raise ValueError("expected a path starting with '/'")
+        if not HEALTH_PATH.match(value):
+            raise ValueError("expected a URL path starting with '/' (no spaces, at most 256 characters)")
         return value
 
 
@@ -183,16 +146,6 @@ def slugify(text: str) -> str:
     """The nearest DNS label to `text` (for suggestions and default names)."""
     slug = re.sub(r"[^a-z0-9-]+", "-", text.lower()).strip("-")
     return (slug[:63].strip("-")) or "app"
-
-
-def parse_duration(value: str | int) -> float:
-    if isinstance(value, int):
-        return float(value)
-    m = _DURATION.match(value)
-    if not m:
-        raise ValueError(f"bad duration {value!r}")
-    n, unit = int(m.group(1)), m.group(2) or "s"
-    return n * {"ms": 0.001, "s": 1, "m": 60, "h": 3600}[unit]
 
 
 def manifest_schema() -> dict[str, Any]:
@@ -298,5 +251,13 @@ def parse_dotenv(text: str, path: Path) -> dict[str, str]:
 
 
 def load_dotenv(app_dir: Path) -> dict[str, str]:
+    """The app's `.env`; one that is a link leading out of the app folder is refused (an
+    archive or a clone could otherwise read any file of the deploying machine into an image)."""
     path = app_dir / ".env"
-    return parse_dotenv(path.read_text(), path) if path.is_file() else {}
+    if path.is_symlink() and not path.resolve().is_relative_to(app_dir.resolve()):
+        raise PlatError(f"{path}: a symbolic link out of the app folder; plat reads only files inside it",
+                        "replace the link with the file itself")
+    try:
+        return parse_dotenv(path.read_text(), path) if path.is_file() else {}
+    except UnicodeDecodeError:
+        raise PlatError(f"{path}: not UTF-8 text", "write .env as KEY=value lines of text") from None

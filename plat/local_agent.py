@@ -71,16 +71,30 @@ def activator_port(env: dict[str, str] | None = None) -> int:
     return int(env.get("PLAT_AGENT_ACTIVATOR_PORT", 7071))
 
 
+def _python_sources(folder: Path) -> list[str]:
+    return [p for p in source_files(folder) if "__pycache__" not in p and not p.endswith(".pyc")]
+
+
+def contract_files() -> dict[str, bytes]:
+    """The contract package (`plat_contract/…`), from wherever it is installed: the agent imports it."""
+    import plat_contract
+
+    src = Path(plat_contract.__file__).parent
+    return {f"plat_contract/{p}": (src / p).read_bytes() for p in _python_sources(src) if p.endswith(".py")}
+
+
 def agent_plan(env: dict[str, str] | None = None) -> ContextPlan:
-    """The agent image's build context: the agent package plus an optional extra CA bundle."""
+    """The agent image's build context: the agent package, the contract package and an
+    optional extra CA bundle."""
     env = dict(os.environ) if env is None else env
     src = agent_dir()
-    files = tuple(f"agent/{p}" for p in source_files(src) if "__pycache__" not in p and not p.endswith(".pyc"))
+    files = tuple(f"agent/{p}" for p in _python_sources(src))
     ca_path = env.get("PLAT_EXTRA_CA_CERTS")
     ca = Path(ca_path).read_bytes() if ca_path else b""
     base = env.get("PLAT_AGENT_BASE_IMAGE") or env.get("PLAT_BASE_IMAGE_PYTHON_FLASK") or "python:3.12-slim"
     dockerfile = (src / "Dockerfile").read_text().replace("ARG AGENT_BASE=python:3.12-slim", f"ARG AGENT_BASE={base}")
-    return ContextPlan(src.parent, ("agent", *files), {"Dockerfile": dockerfile.encode(), "ca/extra.crt": ca},
+    return ContextPlan(src.parent, ("agent", *files), {"Dockerfile": dockerfile.encode(), "ca/extra.crt": ca,
+                                                        **contract_files()},
                        "Dockerfile")
 
 

@@ -85,6 +85,10 @@ def type_of(node: dict[str, Any]) -> str:
         values = node.get("additionalProperties")
         if isinstance(values, dict):
             return f"map of name to {type_of(values)}"
+        patterns = node.get("patternProperties")
+        if isinstance(patterns, dict) and len(patterns) == 1:
+            (pattern, values), = patterns.items()
+            return f"map of name (`{pattern}`) to {type_of(values)}"
         return "mapping"
     text = str(kind or "any")
     extra = _constraints(node)

@@ -31,7 +31,7 @@ def logs(
     """Logs of every instance of an app on every host, each line tagged with host and instance."""
     from rich.markup import escape
 
-    from plat.config import parse_duration
+    from plat_contract.patterns import parse_duration
     from plat.targets import connected, local, scope
 
     try:

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from plat.agent_client import NotFound
 from plat.config import Deploy
 from plat.errors import PlatError
 from plat.fleet.connect import HostConnection, each
@@ -62,10 +63,8 @@ Event = Callable[[str, str], None]
 def live_version(conn: HostConnection, app: str) -> str | None:
     try:
         return conn.agent().app(app).get("live_version")
-    except PlatError as exc:
-        if "no such app" in exc.message:
-            return None
-        raise
+    except NotFound:
+        return None
 
 
 def _named(name: str, fn: Callable[[], T]) -> T:

@@ -2,7 +2,8 @@ from pathlib import Path
 
 import pytest
 
-from plat.config import Manifest, load_manifest, manifest_schema, parse_duration, parse_manifest, slugify
+from plat.config import Manifest, load_manifest, manifest_schema, parse_manifest, slugify
+from plat_contract.patterns import parse_duration
 from plat.errors import PlatError
 
 F = Path("app/plat.yaml")
@@ -21,7 +22,7 @@ F = Path("app/plat.yaml")
         ({}, "name: required key is missing"),
         ({"name": "x", "port": "80"}, "port: "),
         ({"name": "x", "port": 70000}, "port: "),
-        ({"name": "x", "health": "healthz"}, "health: expected a path starting with '/'"),
+        ({"name": "x", "health": "healthz"}, "health: expected a URL path starting with '/'"),
         ({"name": "x", "scale": {"idle_timeout": "soon"}}, "scale.idle_timeout"),
         ({"name": "x", "scale": {"min_warm": -1}}, "scale.min_warm"),
         ({"name": "x", "resources": {"memory": "lots"}}, "resources.memory: expected a size"),

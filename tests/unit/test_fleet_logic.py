@@ -8,11 +8,13 @@ from typing import Any
 import pytest
 import yaml
 
+from plat.agent_client import NotFound
 from plat.config import AgentSettings, Deploy, parse_dotenv, parse_manifest
 from plat.errors import PlatError
 from plat.fleet.bootstrap import remote_agent_env
 from plat.fleet.rollout import Release, outcome, rollout
 from plat.fleet.select import batches, check_delivery, fleet_of
+from plat_contract.api import ErrorCode
 
 P = Path("plat.yaml")
 
@@ -111,7 +113,7 @@ class FakeAgent:
 
     def app(self, app: str) -> dict:
         if self.live is None:
-            raise PlatError(f"h: no such app {app!r}")
+            raise NotFound(f"h: no such app {app!r}", ErrorCode.NOT_FOUND, 404)
         return {"live_version": self.live}
 
     def deploy(self, app, version, image, manifest, digest, pull=None):  # type: ignore[no-untyped-def]

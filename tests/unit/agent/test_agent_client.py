@@ -10,7 +10,8 @@ from typing import Any
 import httpx
 import pytest
 
-from plat.agent_client import AgentClient, Locked, _unreachable, actor_header
+from plat.agent_client import AgentClient, AgentRefused, Locked, NotFound, OwnedElsewhere, _unreachable, actor_header
+from plat_contract.api import ErrorCode
 from plat.errors import PlatError
 
 LOCK = {"app": "web", "holder": "alice", "machine": "laptop", "pid": 1, "since": 1.0, "renewed": 1.0,
@@ -75,23 +76,36 @@ def test_get_lock_and_layer_chains_unwrap() -> None:
 
 def test_a_held_lock_raises_locked_with_the_holder() -> None:
     rec = Recorder(409, {"error": "web is locked by alice on laptop (pid 1) since 1970-01-01T00:00:01Z",
-                         "detail": "", "lock": LOCK})
+                         "code": "locked", "detail": "", "lock": LOCK})
     with pytest.raises(Locked) as caught:
         client(rec).lock("web", "bob", "ci", 2)
     assert caught.value.lock == LOCK and str(caught.value).startswith("host-a: web is locked by alice")
     assert isinstance(caught.value, PlatError)
-    lost = Recorder(409, {"error": "this lock on web was lost: web is not locked", "lock": None})
+    lost = Recorder(409, {"error": "this lock on web was lost: web is not locked", "code": "locked",
+                          "lock": None})
     with pytest.raises(Locked) as caught:
         client(lost).renew_lock("web", "t")
     assert caught.value.lock is None
 
 
 def test_other_errors_stay_plat_errors_naming_the_host() -> None:
-    with pytest.raises(PlatError) as caught:
-        client(Recorder(409, {"error": "tenant 'x' exists"})).restart("web")
+    with pytest.raises(AgentRefused) as caught:
+        client(Recorder(409, {"error": "tenant 'x' exists", "code": "conflict"})).restart("web")
     assert not isinstance(caught.value, Locked) and str(caught.value) == "host-a: tenant 'x' exists"
-    with pytest.raises(PlatError, match="^host-a: no such app 'web'"):
+    assert caught.value.code is ErrorCode.CONFLICT and caught.value.status == 409
+    with pytest.raises(NotFound, match="^host-a: no such app 'web'"):
+        client(Recorder(404, {"error": "no such app 'web'", "code": "not_found"})).audit("web")
+
+
+def test_clients_branch_on_the_code_never_on_the_text() -> None:
+    with pytest.raises(OwnedElsewhere):
+        client(Recorder(403, {"error": "whatever the words", "code": "app_owned_elsewhere"})).restart("web")
+    with pytest.raises(AgentRefused) as caught:  # a 409 with a lock in the body but another code
+        client(Recorder(409, {"error": "locked out", "code": "conflict", "lock": LOCK})).restart("web")
+    assert not isinstance(caught.value, Locked)
+    with pytest.raises(AgentRefused) as caught:  # no code (not an agent of this contract): no subclass
         client(Recorder(404, {"error": "no such app 'web'"})).audit("web")
+    assert type(caught.value) is AgentRefused and caught.value.code is None
 
 
 def test_actor_header() -> None:
@@ -136,7 +150,7 @@ def test_a_ca_file_that_is_not_pem_names_the_host(tmp_path: Path) -> None:
 
 def test_a_refused_token_says_which_setting_to_check() -> None:
     def handler(request: httpx.Request) -> httpx.Response:
-        return httpx.Response(401, json={"error": "missing or invalid bearer token"})
+        return httpx.Response(401, json={"error": "missing or invalid bearer token", "code": "unauthorized"})
 
     client = AgentClient("https://h1:7443", "wrong", where="h1", transport=httpx.MockTransport(handler))
     with pytest.raises(PlatError) as info:

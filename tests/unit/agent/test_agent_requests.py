@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import json
+
 from typing import Any
 
 import pytest
 
-from agent.api import ROUTES, _limit, parse_actor, parse_pull, release_request
+from agent.api import ROUTES, _limit, parse_actor, parse_body, release_request
+from plat_contract.api import DeployRequest, Pull
 
 
 @pytest.mark.parametrize(
@@ -25,22 +28,29 @@ def test_actor_must_be_short_printable_ascii(header: str) -> None:
 
 
 def test_pull_options() -> None:
-    assert parse_pull(None) is None
-    assert parse_pull({}) == {"auth": None, "always": False}
-    assert parse_pull({"auth": None, "always": True}) == {"auth": None, "always": True}
-    auth = {"username": "robot", "password": "pw", "email": "ignored"}
-    assert parse_pull({"auth": auth}) == {"auth": {"username": "robot", "password": "pw"}, "always": False}
+    def pull(body: dict[str, Any]) -> Pull | None:
+        return parse_body(DeployRequest, json.dumps({"version": "v1", "image": "web:v1", "manifest": {},
+                                                     **body}).encode()).pull
+
+    assert pull({}) is None
+    assert pull({"pull": {}}) == Pull(auth=None, always=False)
+    assert pull({"pull": {"auth": None, "always": True}}) == Pull(auth=None, always=True)
+    auth = pull({"pull": {"auth": {"username": "robot", "password": "pw"}}})
+    assert auth is not None and auth.auth is not None and auth.auth.model_dump() == {"username": "robot", "password": "pw"}
 
 
 @pytest.mark.parametrize(
     ("value", "message"),
-    [([], "pull must be an object"), ({"always": "yes"}, "pull.always"),
-     ({"auth": {"username": "u"}}, "pull.auth"), ({"auth": {"username": "u", "password": ""}}, "pull.auth"),
-     ({"auth": {"username": 1, "password": "p"}}, "pull.auth"), ({"auth": "u:p"}, "pull.auth")],
+    [([], "pull: Input should be an object"), ({"always": "yes"}, "pull.always"),
+     ({"auth": {"username": "u"}}, "pull.auth.password"), ({"auth": {"username": "u", "password": ""}}, "pull.auth"),
+     ({"auth": {"username": 1, "password": "p"}}, "pull.auth.username"), ({"auth": "u:p"}, "pull.auth"),
+     ({"auth": {"username": "u", "password": "p", "email": "x"}}, "pull.auth.email: Extra inputs")],
 )
 def test_pull_refusals(value: Any, message: str) -> None:
-    with pytest.raises(ValueError, match=message):
-        parse_pull(value)
+    body = {"version": "v1", "image": "web:v1", "manifest": {}, "pull": value}
+    with pytest.raises(ValueError, match=message) as caught:
+        parse_body(DeployRequest, json.dumps(body).encode())
+    assert "u:p" not in str(caught.value), "refusals never echo values (they may be credentials)"
 
 
 def test_release_request() -> None:

@@ -23,14 +23,14 @@ CFG = GatewayConfig(bind="0.0.0.0", port=8080, domain="apps.example", state_dir=
 
 
 def test_render_routes_by_host_and_path_with_activator_backup() -> None:
-    text = render(CFG, [AppRoute("web", 30, (Server("i1", "172.18.0.2:8080", 8),), api_key_sha256="AB12")])
+    text = render(CFG, [AppRoute("web", 30, (Server("i1", "172.18.0.2:8080", 8),), api_key_sha256="AB12" * 16)])
     assert "bind 0.0.0.0:8080" in text
     assert "acl by_host var(txn.host) -m end .apps.example" in text
     assert "set-path /%[path,field(3,/,0)]" in text and " -m reg " not in text
     assert "use_backend %[var(txn.app),map(/state/apps.map,unknown)]" in text
     assert "backend app_web\n    balance leastconn\n    timeout server 30000ms" in text
     assert "    server activator 127.0.0.1:7071 backup\n    server i1 172.18.0.2:8080 maxconn 8" in text
-    assert "sha2(256),hex,lower -m str ab12" in text
+    assert "sha2(256),hex,lower -m str " + "ab12" * 16 in text
     assert "http-reuse always" in text and "stats socket /state/haproxy.sock" in text
     assert render_map(["web", "api"]) == "api app_api\nweb app_web\n"
 
@@ -124,11 +124,12 @@ def test_settings_from_env_table() -> None:
 
 
 def test_agent_never_imports_the_cli() -> None:
+    """The agent imports the contract (and so pydantic), never the CLI or its libraries."""
     code = ("import sys, agent.__main__, agent.api, agent.core; "
-            "bad = [m for m in ('plat', 'typer', 'rich', 'jinja2', 'git', 'pydantic', 'httpx') if m in sys.modules]; "
-            "print(json.dumps(bad))").replace("print(json", "import json; print(json")
+            "bad = [m for m in ('plat', 'typer', 'rich', 'jinja2', 'git', 'httpx') if m in sys.modules]; "
+            "print(json.dumps([bad, 'plat_contract.api' in sys.modules]))").replace("print(json", "import json; print(json")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
-    assert json.loads(out) == []
+    assert json.loads(out) == [[], True]
 
 
 def test_systemd_unit_runs_the_agent_hardened() -> None:

@@ -1,0 +1,76 @@
+"""Bodies of the agent's control API, and the error codes its refusals carry.
+
+Every error body is `{"error": text, "code": ErrorCode, ...}`; clients branch on `code`, never
+on the text (which is for people and may change)."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Annotated
+
+from pydantic import Field, StringConstraints
+
+from plat_contract.manifest import RunManifest
+from plat_contract.models import Strict
+from plat_contract.patterns import MAX_INSTANCES, Digest, ImageRef, TenantName, Version
+
+
+class ErrorCode(StrEnum):
+    UNAUTHORIZED = "unauthorized"            # 401: no token, or not one of this agent's
+    ADMIN_ONLY = "admin_only"                # 403: the route needs the admin token
+    APP_OWNED_ELSEWHERE = "app_owned_elsewhere"  # 403: the name is another tenant's (or being claimed)
+    NOT_FOUND = "not_found"                  # 404: no such app/version/invocation (or not the caller's)
+    NO_SUCH_ROUTE = "no_such_route"          # 404
+    METHOD_NOT_ALLOWED = "method_not_allowed"  # 405
+    INVALID = "invalid"                      # 400: a body, query or name the contract refuses
+    LOCKED = "locked"                        # 409: the deploy lock is someone else's, or was lost
+    CONFLICT = "conflict"                    # 409: exists already (a tenant, say)
+    TOO_LARGE = "too_large"                  # 413
+    UNHEALTHY = "unhealthy"                  # 422: the new instances failed their health check
+    START_FAILED = "start_failed"            # 422: the engine could not pull or start the image
+    LIMIT = "limit"                          # 422: over an agent-wide ceiling
+    UNAVAILABLE = "unavailable"              # 503: no instance could be started
+    INTERNAL = "internal"                    # 500: a bug; see the agent's log
+
+
+Secret = Annotated[str, StringConstraints(min_length=1, max_length=4096)]
+
+
+class PullAuth(Strict):
+    username: Secret
+    password: Secret
+
+
+class Pull(Strict):
+    """Registry credentials for the agent's pull (never stored, never logged)."""
+
+    auth: PullAuth | None = None
+    always: bool = False
+
+
+class DeployRequest(Strict):
+    version: Version
+    image: ImageRef
+    manifest: RunManifest
+    digest: Digest | None = None
+    pull: Pull | None = None
+
+
+class RollbackRequest(Strict):
+    version: Version | None = None
+
+
+class ScaleRequest(Strict):
+    min_warm: int | None = Field(None, ge=0, le=MAX_INSTANCES)
+    max_instances: int | None = Field(None, ge=1, le=MAX_INSTANCES)
+
+
+class TenantCreate(Strict):
+    name: TenantName
+
+
+class ErrorBody(Strict):
+    error: str
+    code: ErrorCode
+    hint: str | None = None
+    detail: str | None = None

@@ -14,7 +14,7 @@ from plat.commands import (
     scale, schema, secrets, status,
 )
 from plat.errors import PlatError
-from plat.ui import err, show_error
+from plat.ui import err, show_error, show_failure
 
 app = typer.Typer(
     name="plat",
@@ -63,6 +63,5 @@ def main() -> None:
     except Exception as exc:  # noqa: BLE001 - last resort: one line, traceback with --debug
         if _debug:
             raise
-        err.print(f"[bold red]error:[/] unexpected {type(exc).__name__}: {exc}", markup=True, soft_wrap=True)
-        err.print("[yellow]hint:[/] rerun with --debug for the traceback, and report it", markup=True)
+        show_failure(f"unexpected {type(exc).__name__}: {exc}", "rerun with --debug for the traceback, and report it")
         sys.exit(1)

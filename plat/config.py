@@ -15,6 +15,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from plat.errors import PlatError
+from plat.paths import read_tree_file
 from plat_contract.manifest import Resources, Scale
 from plat_contract.patterns import DNS_LABEL, HEALTH_PATH, EnvKey, EnvValue
 
@@ -205,10 +206,11 @@ def parse_manifest(data: Any, path: Path) -> Manifest:
 def load_manifest(app_dir: Path) -> Manifest | None:
     """The folder's plat.yaml, or None when it has none."""
     path = app_dir / MANIFEST
-    if not path.is_file():
+    text = read_tree_file(app_dir, MANIFEST, "plat.yaml is YAML text (see `plat schema` for every key)")
+    if text is None:
         return None
     try:
-        data = yaml.safe_load(path.read_text())
+        data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f":{mark.line + 1}:{mark.column + 1}" if mark else ""
@@ -253,11 +255,5 @@ def parse_dotenv(text: str, path: Path) -> dict[str, str]:
 def load_dotenv(app_dir: Path) -> dict[str, str]:
     """The app's `.env`; one that is a link leading out of the app folder is refused (an
     archive or a clone could otherwise read any file of the deploying machine into an image)."""
-    path = app_dir / ".env"
-    if path.is_symlink() and not path.resolve().is_relative_to(app_dir.resolve()):
-        raise PlatError(f"{path}: a symbolic link out of the app folder; plat reads only files inside it",
-                        "replace the link with the file itself")
-    try:
-        return parse_dotenv(path.read_text(), path) if path.is_file() else {}
-    except UnicodeDecodeError:
-        raise PlatError(f"{path}: not UTF-8 text", "write .env as KEY=value lines of text") from None
+    text = read_tree_file(app_dir, ".env", "write .env as KEY=value lines of text")
+    return parse_dotenv(text, app_dir / ".env") if text is not None else {}

@@ -47,7 +47,16 @@ class LocalAgent:
 
 def ports(env: dict[str, str] | None = None) -> tuple[int, int]:
     env = dict(os.environ) if env is None else env
-    return int(env.get("PLAT_AGENT_API_PORT", 7070)), int(env.get("PLAT_AGENT_GATEWAY_PORT", 8080))
+    return _port(env, "PLAT_AGENT_API_PORT", 7070), _port(env, "PLAT_AGENT_GATEWAY_PORT", 8080)
+
+
+def _port(env: dict[str, str], name: str, default: int) -> int:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    if not raw.isdigit() or not 1 <= int(raw) <= 65535:
+        raise PlatError(f"{name}={raw!r}: not a TCP port", f"set {name} to a number from 1 to 65535, or unset it")
+    return int(raw)
 
 
 def _home_digest() -> str:

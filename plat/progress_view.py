@@ -28,8 +28,8 @@ def build_progress(label: str, quiet: bool = False) -> Iterator[Callable[[BuildL
         yield plain
         return
     with Progress(
-        TextColumn("[bold]{task.fields[label]}"), BarColumn(), MofNCompleteColumn(),
-        TextColumn("{task.description}"), TimeElapsedColumn(), console=err, transient=True,
+        TextColumn("{task.fields[label]}", style="bold", markup=False), BarColumn(), MofNCompleteColumn(),
+        TextColumn("{task.description}", markup=False), TimeElapsedColumn(), console=err, transient=True,
     ) as bar:
         task = bar.add_task("", total=None, label=label)
 
@@ -49,7 +49,7 @@ def push_progress(ref: str, quiet: bool = False) -> Iterator[Callable[[dict], No
         yield lambda event: None
         return
     layers: dict[str, tuple[int, int]] = {}
-    with Progress(TextColumn("[bold]push"), BarColumn(), TextColumn("{task.description}"),
+    with Progress(TextColumn("push", style="bold"), BarColumn(), TextColumn("{task.description}", markup=False),
                   TimeElapsedColumn(), console=err, transient=True) as bar:
         task = bar.add_task(ref, total=None)
 
@@ -75,7 +75,7 @@ def fleet_progress(hosts: list[str], quiet: bool = False
     if not err.is_terminal:
         yield (lambda h, what: err.print(f"{h}: {what}", markup=False, soft_wrap=True)), (lambda h, s, t: None)
         return
-    with Progress(TextColumn("[bold]{task.fields[host]}"), TextColumn("{task.description}"), BarColumn(),
+    with Progress(TextColumn("{task.fields[host]}", style="bold", markup=False), TextColumn("{task.description}", markup=False), BarColumn(),
                   DownloadColumn(), TimeElapsedColumn(), console=err, transient=True) as bar:
         tasks = {h: bar.add_task("waiting", total=None, host=h) for h in hosts}
 

@@ -7,11 +7,19 @@ import sys
 from typing import Any
 
 from rich.console import Console
+from rich.text import Text
 
 from plat.errors import PlatError
 
-out = Console(highlight=False)
-err = Console(stderr=True, highlight=False)
+# No markup, ever: messages carry user text (plat.yaml values, host strings, pip's `[notice]`
+# lines) that Rich would read as tags. Style comes from `styled()` and Text objects instead.
+out = Console(highlight=False, markup=False)
+err = Console(stderr=True, highlight=False, markup=False)
+
+
+def styled(text: object, style: str) -> Text:
+    """`text` in `style`, never parsed as markup."""
+    return Text(str(text), style=style)
 
 
 def print_json(data: Any) -> None:
@@ -21,9 +29,14 @@ def print_json(data: Any) -> None:
 
 
 def show_error(exc: PlatError) -> None:
-    err.print(f"[bold red]error:[/] {exc.message}", markup=True, soft_wrap=True, highlight=False)
-    if exc.hint:
-        err.print(f"[yellow]hint:[/] {exc.hint}", markup=True, soft_wrap=True)
+    show_failure(exc.message, exc.hint)
+
+
+def show_failure(message: str, hint: str | None = None) -> None:
+    """`error: …` and `hint: …`, the user's text printed as it is."""
+    err.print(Text.assemble(("error:", "bold red"), " ", message), soft_wrap=True)
+    if hint:
+        err.print(Text.assemble(("hint:", "yellow"), " ", hint), soft_wrap=True)
 
 
 def note(text: str) -> None:

@@ -23,6 +23,7 @@ from typing import IO
 from plat.app import AppSpec
 from plat.docker_client import docker
 from plat.errors import PlatError
+from plat.paths import read_tree_file
 from plat.runtimes.registry import Runtime, load_runtimes
 from plat.templating import render_tree
 
@@ -44,8 +45,8 @@ class ContextPlan:
 
 
 def ignore_patterns(root: Path) -> list[str]:
-    path = root / ".dockerignore"
-    lines = path.read_text().splitlines() if path.is_file() else []
+    text = read_tree_file(root, ".dockerignore", "write .dockerignore as lines of patterns")
+    lines = text.splitlines() if text is not None else []
     patterns = [ln.strip() for ln in lines if ln.strip() and not ln.lstrip().startswith("#")]
     return [*ALWAYS_IGNORED, *patterns]
 

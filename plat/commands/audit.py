@@ -15,7 +15,6 @@ def audit(app: Annotated[str, typer.Argument(help="App name.")],
           app_dir: AppDir = ".", env: Env = None, host: Hosts = [], label: Labels = [],
           json_: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False) -> None:
     """Who did what to an app: deploys, rollbacks, scaling, secrets (names only), locks; merged across hosts."""
-    from rich.markup import escape
     from rich.table import Table
 
     from plat.targets import each_agent, raise_failures, scope
@@ -29,7 +28,7 @@ def audit(app: Annotated[str, typer.Argument(help="App name.")],
         for e in entries:
             when = dt.datetime.fromtimestamp(e["at"]).strftime("%Y-%m-%d %H:%M:%S")
             detail = " ".join(f"{k}={v if isinstance(v, str) else json.dumps(v)}" for k, v in (e.get("detail") or {}).items())
-            table.add_row(when, e["host"], e["kind"], escape(str(e.get("actor") or "")), escape(detail))
+            table.add_row(when, e["host"], e["kind"], str(e.get("actor") or ""), detail)
         out.print(table)
     raise_failures(results)
 

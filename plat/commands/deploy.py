@@ -7,7 +7,7 @@ import typer
 
 from plat.commands._fleet_options import Env, Hosts, Labels
 from plat.errors import PlatError
-from plat.ui import err, note, out, print_json
+from plat.ui import err, note, out, print_json, styled
 
 EXAMPLES = """Examples:
   plat deploy                       # the local agent, or every host in plat.yaml
@@ -113,7 +113,7 @@ def _deploy_fleet(fleet: Any, settings: Any, release: Any, client: Any, force: b
                   "kept new": "yellow"}
         for r in result.results:
             sent = "-" if r.bytes_sent is None else f"{r.bytes_sent / 1e6:.2f} MB"
-            table.add_row(r.host, r.before or "-", r.after or "-", f"[{colour.get(r.state, 'white')}]{r.state}[/]",
+            table.add_row(r.host, r.before or "-", r.after or "-", styled(r.state, colour.get(r.state, 'white')),
                           sent, f"{r.seconds:.1f}s", r.detail)
         out.print(table)
     if result.outcome == "ok":

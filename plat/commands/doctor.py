@@ -20,7 +20,7 @@ import typer
 from plat import __version__
 from plat.commands._fleet_options import AppDir, Env
 from plat.errors import PlatError
-from plat.ui import err, out, print_json
+from plat.ui import err, out, print_json, styled
 
 OK, WARN, FAIL = "ok", "warn", "fail"
 SSH_TIMEOUT = 5.0
@@ -363,14 +363,13 @@ def run_checks(app_dir: str, environment: str | None) -> list[Check]:
 
 
 def render(checks: list[Check]) -> None:
-    from rich.markup import escape
     from rich.table import Table
 
     colour = {OK: "green", WARN: "yellow", FAIL: "red"}
     table = Table("check", "status", "detail", "what to do")
     for c in checks:
         what = f"{c.host}: {c.name}" if c.host else c.name
-        table.add_row(escape(what), f"[{colour[c.status]}]{c.status}[/]", escape(c.detail), escape(c.fix))
+        table.add_row(what, styled(c.status, colour[c.status]), c.detail, c.fix)
     out.print(table)
 
 

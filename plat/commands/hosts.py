@@ -6,7 +6,7 @@ import typer
 
 from plat.commands._fleet_options import AppDir, Env, Labels
 from plat.errors import PlatError
-from plat.ui import note, out, print_json
+from plat.ui import note, out, print_json, styled
 
 hosts_app = typer.Typer(help="The hosts plat.yaml names: trust their SSH keys, install the agent, check them.",
                         no_args_is_help=True,
@@ -109,6 +109,8 @@ def bootstrap(
 def check(app_dir: AppDir = ".", env: Env = None, label: Labels = [],
           json_: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False) -> None:
     """Reach every host: SSH, the agent's health and version."""
+    from rich.text import Text
+
     from plat import __version__
     from plat.targets import each_agent, raise_failures, scope
 
@@ -118,8 +120,8 @@ def check(app_dir: AppDir = ".", env: Env = None, label: Labels = [],
     else:
         for h, r, e in results:
             if r is not None:
-                same = "" if r.get("version") == __version__ else f" [yellow](CLI is {__version__})[/]"
-                out.print(f"{h}: agent {r.get('version')} ok{same}")
+                same = "" if r.get("version") == __version__ else styled(f" (CLI is {__version__})", "yellow")
+                out.print(Text.assemble(f"{h}: agent {r.get('version')} ok", same))
     raise_failures(results)
 
 

@@ -9,7 +9,9 @@ import typer
 
 from plat.commands._fleet_options import AppDir, Env, Hosts, Labels
 from plat.errors import PlatError
-from plat.ui import out
+from rich.text import Text
+
+from plat.ui import out, styled
 
 EXAMPLES = """Examples:
   plat logs hello-go -f
@@ -29,8 +31,6 @@ def logs(
     label: Labels = [],
 ) -> None:
     """Logs of every instance of an app on every host, each line tagged with host and instance."""
-    from rich.markup import escape
-
     from plat_contract.patterns import parse_duration
     from plat.targets import connected, local, scope
 
@@ -40,7 +40,7 @@ def logs(
         raise PlatError(f"--since {since!r}: expected a duration like 30s, 5m or 1h") from None
     sc = scope(app_dir, env, host, label)
     if sc.fleet is None:
-        _print_stream("", "cyan", local().client.logs(app, tail, since_ts, follow))
+        _print_stream(Text(), "cyan", local().client.logs(app, tail, since_ts, follow))
         return
     with connected(sc.fleet, sc.settings) as conns:
         lines: queue.Queue[tuple[str, str | None, PlatError | None]] = queue.Queue()
@@ -68,7 +68,7 @@ def logs(
             while open_streams:
                 name, line, error = lines.get()
                 if line is not None:
-                    _print_line(f"[{colour[name]}]{escape(name):<{width}}[/] ", colour[name], line)
+                    _print_line(styled(f"{name:<{width}} ", colour[name]), colour[name], line)
                 elif error is not None:
                     failures.append(error)
                 else:
@@ -79,15 +79,12 @@ def logs(
             raise PlatError("\n".join(f.message for f in failures))
 
 
-def _print_line(prefix: str, colour: str, line: str) -> None:
-    from rich.markup import escape
-
+def _print_line(prefix: Text, colour: str, line: str) -> None:
     instance, _, rest = line.partition(" ")
-    out.print(f"{prefix}[dim {colour}]{escape(instance)}[/] {escape(rest)}", soft_wrap=True, highlight=False,
-              markup=True)
+    out.print(Text.assemble(prefix, (instance, f"dim {colour}"), " ", rest), soft_wrap=True, highlight=False)
 
 
-def _print_stream(prefix: str, colour: str, stream) -> None:  # type: ignore[no-untyped-def]
+def _print_stream(prefix: Text, colour: str, stream) -> None:  # type: ignore[no-untyped-def]
     try:
         for line in stream:
             _print_line(prefix, colour, line)

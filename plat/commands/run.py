@@ -4,7 +4,7 @@ from typing import Annotated
 
 import typer
 
-from plat.ui import note, out, print_json
+from plat.ui import note, out, print_json, styled
 
 EXAMPLES = """Examples:
   plat run
@@ -49,7 +49,7 @@ def run(
                 out.print(url)
             return
         note(f"{app.name} is up in {seconds:.2f}s; Ctrl-C stops it")
-        out.print(f"[bold green]{url}[/]")
+        out.print(styled(url, "bold green"))
         for chunk in container.logs(stream=True, follow=True):
             out.print(chunk.decode(errors="replace"), end="", markup=False, highlight=False)
     except KeyboardInterrupt:

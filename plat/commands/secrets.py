@@ -21,7 +21,9 @@ NoRestart = Annotated[bool, typer.Option("--no-restart", help="Leave running ins
 def _read_value(key: str, from_file: Path | None) -> str:
     if from_file is not None:
         try:
-            return from_file.read_text().rstrip("\n")
+            return from_file.read_text(encoding="utf-8").rstrip("\n")
+        except UnicodeDecodeError:
+            raise PlatError(f"--from-file {from_file}: not UTF-8 text", "a secret's value is text") from None
         except OSError as exc:
             raise PlatError(f"--from-file {from_file}: {exc.strerror}") from None
     if sys.stdin.isatty():

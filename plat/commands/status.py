@@ -4,9 +4,10 @@ from typing import Annotated, Any
 
 import typer
 from rich.table import Table
+from rich.text import Text
 
 from plat.commands._fleet_options import AppDir, Env, Hosts, Labels
-from plat.ui import out, print_json
+from plat.ui import out, print_json, styled
 
 EXAMPLES = """Examples:
   plat status
@@ -44,13 +45,13 @@ def status(
     table = Table("host", "app", "live version", "instances", "versions kept", "health")
     for h, apps, e in results:
         if e is not None:
-            table.add_row(h, "-", "-", "-", "-", f"[red]unreachable: {e.message}[/]")
+            table.add_row(h, "-", "-", "-", "-", styled(f"unreachable: {e.message}", "red"))
             continue
         for a in apps or []:
-            health = "[red]crash loop[/]" if a.get("crash_looping") else "ok"
-            live = a["live_version"] or "-"
+            health = styled("crash loop", "red") if a.get("crash_looping") else "ok"
+            live: str | Text = a["live_version"] or "-"
             if len(versions[a["app"]]) > 1:
-                live = f"[yellow]{live}[/]"  # the fleet disagrees: make it visible
+                live = styled(live, "yellow")  # the fleet disagrees: make it visible
             table.add_row(h, a["app"], live, _instances(a), str(len(a["versions"])), health)
     out.print(table)
     raise_failures(results)

@@ -14,6 +14,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from plat.app import AppSpec
+from plat.paths import read_tree_file
 from plat.build.context import (
     EXTRA_CA_NAME, SCAFFOLD_DIR, ContextPlan, base_images, extra_ca_files, label_instruction,
 )
@@ -71,7 +72,7 @@ def dev_context(app: AppSpec, cfg: DevConfig, *, frontend: bool = False,
     generated = extra_ca_files(env)
     pyproject = not frontend and "pyproject.toml" in files and "requirements.txt" not in files
     if pyproject:
-        reqs = pyproject_requirements((root / "pyproject.toml").read_text())
+        reqs = pyproject_requirements(read_tree_file(root, "pyproject.toml", "pyproject.toml is TOML text") or "")
         generated[PYPROJECT_REQUIREMENTS] = "".join(f"{r}\n" for r in reqs).encode()
     base, stages = base_images(app.runtime, app.manifest.build.base_image, env)
     variables = {

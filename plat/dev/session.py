@@ -14,6 +14,7 @@ import httpx
 from plat.app import AppSpec
 from plat.config import load_manifest
 from plat.dev import image as dev_image
+from plat.paths import read_tree_file
 from plat.dev import plan
 from plat.dev.config import DevConfig
 from plat.dev.pump import Tracked
@@ -104,8 +105,8 @@ class DevSession:
 
     # -- containers ------------------------------------------------------------------------------
     def _dotenv(self) -> dict[str, str]:
-        path = self.app.root / ".env"
-        return plan.parse_dotenv(path.read_text(errors="replace")) if path.is_file() else {}
+        text = read_tree_file(self.app.root, ".env", "write .env as KEY=value lines of text")
+        return plan.parse_dotenv(text) if text is not None else {}
 
     def _caches(self) -> dict[str, str]:
         assert self.app.runtime is not None

@@ -39,8 +39,8 @@ class Detection:
 
 def _matches(root: Path, signal: Signal) -> bool:
     path = root / signal.file
-    if not path.is_file():
-        return False
+    if not path.is_file() or (path.is_symlink() and not path.resolve().is_relative_to(root.resolve())):
+        return False  # a link out of the tree is no signal of what the tree holds
     if signal.contains is None:
         return True
     try:

@@ -108,3 +108,55 @@ def test_bad_manifest_names_file_and_key(tmp_path: Path) -> None:
     # The manifest is checked before the engine is needed.
     assert res.returncode == 1 and "Traceback" not in res.stderr
     assert "plat.yaml: scale.min_wram: unknown key; did you mean 'min_warm'?" in res.stderr
+
+
+def run_main(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], *argv: str,
+             env: dict[str, str] | None = None) -> tuple[int, str]:
+    """`plat ARGV` through the real entry point (its error printer included): (exit code, stderr)."""
+    from plat.cli import main
+
+    for k, v in (env or {}).items():
+        monkeypatch.setenv(k, v)
+    monkeypatch.setattr("sys.argv", ["plat", *argv])
+    with pytest.raises(SystemExit) as exc:
+        main()
+    return int(exc.value.code or 0), capsys.readouterr().err
+
+
+@pytest.mark.parametrize("value", ["[/x]", "[bold]shop[/]", "[user@]host[:port]"])
+def test_user_text_is_never_read_as_markup(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                           capsys: pytest.CaptureFixture[str], value: str) -> None:
+    (tmp_path / "plat.yaml").write_text(f"name: {json.dumps(value)}\n")
+    code, text = run_main(monkeypatch, capsys, "build", str(tmp_path))
+    assert code == 1
+    assert f"name: {value!r} is not DNS-label safe" in text
+    assert "unexpected" not in text
+
+
+def test_the_error_printer_prints_brackets_as_they_are(capsys: pytest.CaptureFixture[str]) -> None:
+    from plat.ui import show_failure
+
+    show_failure("pip said [notice] and [/] about [user@]host[:port]", "try [bold]this[/]")
+    assert capsys.readouterr().err.splitlines() == [
+        "error: pip said [notice] and [/] about [user@]host[:port]", "hint: try [bold]this[/]"]
+
+
+@pytest.mark.parametrize(("setup", "argv", "env", "expected"), [
+    ("file", ["init", "{tmp}/afile/sub", "--runtime", "go"], {}, "afile: exists and is not a folder"),
+    ("binary", ["build", "{tmp}"], {}, "plat.yaml: not UTF-8 text"),
+    ("link", ["build", "{tmp}"], {}, "plat.yaml: a symbolic link out of the app folder"),
+    ("none", ["status", "-C", "{tmp}"], {"PLAT_AGENT_API_PORT": "abc"}, "PLAT_AGENT_API_PORT='abc': not a TCP port"),
+])
+def test_bad_input_gets_one_line_not_an_unexpected_error(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+        setup: str, argv: list[str], env: dict[str, str], expected: str) -> None:
+    if setup == "file":
+        (tmp_path / "afile").write_text("x")
+    elif setup == "binary":
+        (tmp_path / "plat.yaml").write_bytes(b"\xff\xfe\x00name: x")
+    elif setup == "link":
+        (tmp_path / "plat.yaml").symlink_to("/etc/passwd")
+    code, text = run_main(monkeypatch, capsys, *[a.replace("{tmp}", str(tmp_path)) for a in argv], env=env)
+    lines = text.splitlines()
+    assert code == 1 and expected in lines[0] and len(lines) <= 2, text
+    assert "unexpected" not in text

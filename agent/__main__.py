@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import secrets
 import signal
 import ssl
 import sys
@@ -18,7 +19,7 @@ from agent.core import Agent
 from agent.db import Store
 from agent.docker_driver import DockerDriver
 from agent.gateway import Gateway
-from agent.haproxy_config import GatewayConfig
+from agent.haproxy_config import ACTIVATOR_PREFIX, GatewayConfig
 from agent.httpserver import tls_context
 from agent.invoker import Invoker
 from agent.settings import ConfigError, Settings
@@ -47,14 +48,17 @@ def run(env: Mapping[str, str]) -> None:
     settings = Settings.from_env(env)
     tls = _tls(settings)  # a certificate that does not load stops the agent before it touches anything
     settings.state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    settings.state_dir.chmod(0o700)  # mkdir's mode is masked by the umask and ignored for an existing dir
     store = Store(settings.state_dir / "agent.db")
     if bootstrap_admin(store, settings.state_dir):
         log.info("wrote a new admin token to %s", settings.state_dir / ADMIN_TOKEN_FILE)
     labels = dict(item.split("=", 1) for item in env.get("PLAT_LABELS", "").split(",") if "=" in item)
     driver = DockerDriver(docker.from_env(timeout=120), settings.network, labels, settings.agent_id)
     driver.ensure_network()
+    activator_name = ACTIVATOR_PREFIX + secrets.token_hex(16)
     gw_cfg = GatewayConfig(bind=settings.gateway_bind, port=settings.gateway_port, domain=settings.domain,
                            state_dir=str(settings.state_dir), activator=f"127.0.0.1:{settings.activator_port}",
+                           activator_name=activator_name,
                            control=control_address(settings.api_bind, settings.api_port), control_tls=settings.tls)
     agent = Agent(settings, store, driver, router=None)  # type: ignore[arg-type]
     gateway = Gateway(gw_cfg, agent.routes, settings.haproxy)
@@ -63,7 +67,7 @@ def run(env: Mapping[str, str]) -> None:
     agent.adopt()
     gateway.start()
     api = make_api(agent, settings.api_bind, settings.api_port, tls)
-    activator = make_activator(agent, "127.0.0.1", settings.activator_port)
+    activator = make_activator(agent, "127.0.0.1", settings.activator_port, gateway_name=activator_name)
     invoker = Invoker(store, f"127.0.0.1:{settings.gateway_port}", settings.workers, settings.request_timeout)
     stop = threading.Event()
 

@@ -6,7 +6,6 @@ job in the durable queue.
 
 from __future__ import annotations
 
-import json
 import logging
 import queue
 import re
@@ -19,54 +18,21 @@ from urllib.parse import parse_qs, urlsplit
 
 from pydantic import ValidationError
 
-from agent import __version__, locks
+from agent import __version__
 from agent.core import Agent, AgentError, owned_elsewhere
-from agent.httpserver import BodyTooLarge, Handler, Server
-from agent.openapi import OPENAPI
+from agent.httpserver import HOP_BY_HOP, BodyTooLarge, Handler, Server
+from agent.openapi import document
+from agent.routes import ROUTES
 from agent.secret_store import check_key, check_value
 from agent.tokens import Principal, authenticate, key_allows, new_token, token_hash
-from plat_contract.api import DeployRequest, ErrorCode, RollbackRequest, ScaleRequest, TenantCreate
+from plat_contract.api import (
+    DeployRequest, ErrorCode, LockRelease, LockRenew, LockRequest, RollbackRequest, ScaleRequest, SecretValue,
+    TenantCreate,
+)
 from plat_contract.models import Strict
 
 log = logging.getLogger("plat.agent.api")
 _APP = r"(?P<app>[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)"
-_KEY = r"(?P<key>[^/]+)"  # checked in the handler, so a bad name gets a 400 that says why
-Route = tuple[str, re.Pattern[str], str, bool]
-
-
-def _routes() -> list[Route]:
-    table = [
-        ("GET", r"/v1/health", "health", False),
-        ("GET", r"/v1/openapi.json", "openapi", False),
-        ("GET", r"/v1/apps", "list_apps", False),
-        ("GET", rf"/v1/apps/{_APP}", "get_app", False),
-        ("DELETE", rf"/v1/apps/{_APP}", "delete_app", False),
-        ("POST", rf"/v1/apps/{_APP}/deploy", "deploy", False),
-        ("POST", rf"/v1/apps/{_APP}/rollback", "rollback", False),
-        ("POST", rf"/v1/apps/{_APP}/scale", "scale", False),
-        ("GET", rf"/v1/apps/{_APP}/logs", "logs", False),
-        ("GET", rf"/v1/apps/{_APP}/events", "events", False),
-        ("POST", rf"/v1/apps/{_APP}/api-key", "create_api_key", False),
-        ("DELETE", rf"/v1/apps/{_APP}/api-key", "delete_api_key", False),
-        ("POST", rf"/v1/apps/{_APP}/restart", "restart", False),
-        ("GET", rf"/v1/apps/{_APP}/audit", "audit", False),
-        ("GET", rf"/v1/apps/{_APP}/lock", "get_lock", False),
-        ("POST", rf"/v1/apps/{_APP}/lock", "lock", False),
-        ("DELETE", rf"/v1/apps/{_APP}/lock", "release_lock", False),
-        ("POST", rf"/v1/apps/{_APP}/lock/renew", "renew_lock", False),
-        ("GET", rf"/v1/apps/{_APP}/secrets", "list_secrets", False),
-        ("PUT", rf"/v1/apps/{_APP}/secrets/{_KEY}", "set_secret", False),
-        ("DELETE", rf"/v1/apps/{_APP}/secrets/{_KEY}", "delete_secret", False),
-        ("GET", r"/v1/images/layers", "layers", False),
-        ("GET", r"/v1/invocations", "list_invocations", False),
-        ("GET", r"/v1/invocations/(?P<inv>[0-9a-f]{32})", "get_invocation", False),
-        ("GET", r"/v1/tenants", "list_tenants", True),
-        ("POST", r"/v1/tenants", "create_tenant", True),
-    ]
-    return [(m, re.compile(f"^{p}$"), name, admin) for m, p, name, admin in table]
-
-
-ROUTES = _routes()
 ASYNC = re.compile(rf"^/async/{_APP}(?P<path>/.*)?$")
 ASYNC_STATUS = re.compile(rf"^/async/{_APP}/~invocations/(?P<inv>[0-9a-f]{{32}})$")
 
@@ -93,6 +59,7 @@ def parse_actor(header: str | None, default: str) -> str:
 
 
 M = TypeVar("M", bound=Strict)
+_UNION_TAG = re.compile(r"^(str|int|float|bool|none|function-[a-z]+\[.*\]|constrained-[a-z]+)$")
 
 
 def parse_body(model: type[M], raw: bytes) -> M:
@@ -101,19 +68,12 @@ def parse_body(model: type[M], raw: bytes) -> M:
     try:
         return model.model_validate_json(raw or b"{}")
     except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'body'}: {e['msg']}"
-                             for e in exc.errors(include_input=False)[:5])
-        raise ValueError(problems) from None
-
-
-def release_request(body: dict[str, Any]) -> tuple[str | None, bool]:
-    """`(token, force)` from a lock release body: the holder's token, or `force: true`."""
-    token, force = body.get("token"), body.get("force", False)
-    if not isinstance(force, bool) or (token is not None and (not isinstance(token, str) or not token)):
-        raise ValueError("token must be a string and force true or false")
-    if token is None and not force:
-        raise ValueError("pass the lock's token, or force: true to release another holder's lock")
-    return token, force
+        problems: dict[str, str] = {}
+        for e in exc.errors(include_input=False):
+            # A union's members show as extra parts (`idle_timeout.str`): name the field once.
+            where = ".".join(str(p) for p in e["loc"] if not _UNION_TAG.match(str(p))) or "body"
+            problems.setdefault(where, e["msg"])
+        raise ValueError("; ".join(f"{k}: {v}" for k, v in list(problems.items())[:5])) from None
 
 
 def _limit(q: dict[str, list[str]], default: int = 100, most: int = 1000) -> int:
@@ -136,21 +96,21 @@ def make_api(agent: Agent, bind: str, port: int, ssl_context: ssl.SSLContext | N
                 if url.path.startswith("/async/"):
                     self._async(url.path, url.query)
                     return
-                for method, pattern, name, admin in ROUTES:
-                    m = pattern.match(url.path)
-                    if m and method == self.command:
+                for route in ROUTES:
+                    m = route.pattern.match(url.path)
+                    if m and route.method == self.command:
                         who = authenticate(self.headers.get("Authorization"), agent.store.tenant_hashes())
                         if who is None:
                             self.send_error_json(401, "missing or invalid bearer token", code=ErrorCode.UNAUTHORIZED,
                                                  hint="pass Authorization: Bearer <token>")
                             return
-                        if admin and not who.admin:
+                        if route.admin and not who.admin:
                             self.send_error_json(403, "this route needs the admin token", code=ErrorCode.ADMIN_ONLY)
                             return
                         self.actor = parse_actor(self.headers.get(ACTOR_HEADER), who.tenant)
-                        getattr(self, "r_" + name)(who, parse_qs(url.query), **m.groupdict())
+                        getattr(self, "r_" + route.handler)(who, parse_qs(url.query), **m.groupdict())
                         return
-                allowed = sorted({method for method, p, _, _ in ROUTES if p.match(url.path)})
+                allowed = sorted({r.method for r in ROUTES if r.pattern.match(url.path)})
                 if allowed:
                     self.send_json(405, {"error": "method not allowed", "code": ErrorCode.METHOD_NOT_ALLOWED,
                                          "allowed": allowed}, headers={"Allow": ", ".join(allowed)})
@@ -171,13 +131,6 @@ def make_api(agent: Agent, bind: str, port: int, ssl_context: ssl.SSLContext | N
             if name.startswith("do_"):
                 return self._dispatch
             raise AttributeError(name)
-
-        def _json_body(self) -> dict[str, Any]:
-            raw = self.read_body()
-            data = json.loads(raw or b"{}")
-            if not isinstance(data, dict):
-                raise ValueError("expected a JSON object")
-            return data
 
         def _tenant(self, who: Principal) -> str | None:
             return None if who.admin else who.tenant
@@ -243,7 +196,7 @@ def make_api(agent: Agent, bind: str, port: int, ssl_context: ssl.SSLContext | N
 
         def r_events(self, who: Principal, q: dict, app: str, **_: str) -> None:
             self._owned(who, app)
-            self.send_json(200, agent.store.events(app, _int(q, "limit") or 100))
+            self.send_json(200, agent.store.events(app, _limit(q)))
 
         def r_logs(self, who: Principal, q: dict, app: str, **_: str) -> None:
             self._owned(who, app)
@@ -318,20 +271,18 @@ def make_api(agent: Agent, bind: str, port: int, ssl_context: ssl.SSLContext | N
 
         def r_lock(self, who: Principal, q: dict, app: str, **_: str) -> None:
             tenant = self._lock_tenant(who, app)
-            holder, machine, pid, ttl = locks.lock_request(self._json_body())
-            self.send_json(200, agent.lock(tenant, app, holder, machine, pid, ttl, actor=self.actor))
+            body = parse_body(LockRequest, self.read_body())
+            self.send_json(200, agent.lock(tenant, app, body.holder, body.machine, body.pid, float(body.ttl),
+                                           actor=self.actor))
 
         def r_renew_lock(self, who: Principal, q: dict, app: str, **_: str) -> None:
             self._lock_tenant(who, app)
-            token = self._json_body().get("token")
-            if not isinstance(token, str) or not token:
-                raise ValueError("token must be the string the lock request returned")
-            self.send_json(200, agent.renew_lock(app, token))
+            self.send_json(200, agent.renew_lock(app, parse_body(LockRenew, self.read_body()).token))
 
         def r_release_lock(self, who: Principal, q: dict, app: str, **_: str) -> None:
             self._lock_tenant(who, app)
-            token, force = release_request(self._json_body())
-            self.send_json(200, agent.release_lock(app, token, force, actor=self.actor))
+            body = parse_body(LockRelease, self.read_body())
+            self.send_json(200, agent.release_lock(app, body.token, body.force, actor=self.actor))
 
         # -- secrets -------------------------------------------------------------------------
         def r_list_secrets(self, who: Principal, q: dict, app: str, **_: str) -> None:
@@ -341,7 +292,7 @@ def make_api(agent: Agent, bind: str, port: int, ssl_context: ssl.SSLContext | N
         def r_set_secret(self, who: Principal, q: dict, app: str, key: str, **_: str) -> None:
             tenant = self._secrets_tenant(who, app)
             check_key(key)
-            value = check_value(self._json_body().get("value"))
+            value = check_value(parse_body(SecretValue, self.read_body()).value)
             self.send_json(200, agent.set_secret(tenant, app, key, value, actor=self.actor))
 
         def r_delete_secret(self, who: Principal, q: dict, app: str, key: str, **_: str) -> None:
@@ -354,7 +305,7 @@ def make_api(agent: Agent, bind: str, port: int, ssl_context: ssl.SSLContext | N
 
         def r_list_invocations(self, who: Principal, q: dict, **_: str) -> None:
             app = q.get("app", [None])[0]
-            self.send_json(200, agent.store.invocations(self._tenant(who), app, _int(q, "limit") or 100))
+            self.send_json(200, agent.store.invocations(self._tenant(who), app, _limit(q)))
 
         def r_get_invocation(self, who: Principal, q: dict, inv: str, **_: str) -> None:
             row = agent.store.invocation(inv)
@@ -388,12 +339,15 @@ def make_api(agent: Agent, bind: str, port: int, ssl_context: ssl.SSLContext | N
                 raise AgentError(404, "no such app")
             row = agent.store.app(m["app"])
             self._check_app_key(row)
-            headers = {k: v for k, v in self.headers.items()
-                       if k.lower() not in ("host", "content-length", "x-plat-callback", "connection")}
             body = self.read_body()
             target = (m["path"] or "/") + (f"?{query}" if query else "")
-            inv = agent.store.enqueue(m["app"], row["tenant"], self.command, target, headers, body,
-                                      agent.settings.max_attempts, self.headers.get("X-Plat-Callback"))
+            inv = agent.store.enqueue(m["app"], row["tenant"], self.command, target, stored_headers(self.headers),
+                                      body, agent.settings.max_attempts, agent.settings.async_queue_max)
+            if inv is None:
+                self.send_error_json(429, f"{m['app']}: the async queue is full "
+                                          f"({agent.settings.async_queue_max} waiting or running)",
+                                     code=ErrorCode.QUEUE_FULL, headers={"Retry-After": "5"})
+                return
             self.send_json(202, {"id": inv, "status": "queued",
                                  "status_url": f"/async/{m['app']}/~invocations/{inv}"})
 
@@ -405,6 +359,19 @@ def make_api(agent: Agent, bind: str, port: int, ssl_context: ssl.SSLContext | N
     server = Server((bind, port), Api)
     server.ssl_context = ssl_context
     return server
+
+
+NOT_STORED = HOP_BY_HOP | {"host", "x-plat-key", "authorization", "cookie", "x-plat-callback"}
+
+
+def stored_headers(headers: Any) -> dict[str, str]:
+    """The headers an async request is stored and replayed with: no framing or hop-by-hop
+    headers (the invoker frames the body anew), and no credentials (the queue outlives them)."""
+    return {k: v for k, v in headers.items()
+            if k.lower() not in NOT_STORED and not k.lower().startswith("proxy-")}
+
+
+OPENAPI = document(ROUTES)
 
 
 def _public(row: dict[str, Any]) -> dict[str, Any]:

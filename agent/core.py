@@ -83,6 +83,7 @@ class Agent:
         self.driver = driver
         self.router = router
         self.pools: dict[str, AppPool] = {}
+        self._purged = 0.0
         self._app_locks: dict[str, threading.Lock] = {}
         self._lock = threading.Lock()
         self.reload_gateway = lambda: None
@@ -352,6 +353,10 @@ class Agent:
 
     # -- the control loop --------------------------------------------------------------------
     def tick(self) -> None:
+        now = time.time()
+        if now - self._purged > 60:
+            self._purged = now
+            self.store.purge_finished(now - self.settings.async_retention)
         for app, pool in list(self.pools.items()):
             lock = self._app_lock(app)
             if not lock.acquire(blocking=False):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hmac
 import json
+import os
 import sqlite3
 import threading
 import time
@@ -65,6 +66,10 @@ class StoreError(Exception):
 class Store:
     def __init__(self, path: Path) -> None:
         self.path = path
+        # Tokens' hashes and queued request bodies live here: owner-only whatever the umask
+        # (SQLite gives its -wal and -shm files the database file's mode).
+        os.close(os.open(path, os.O_CREAT | os.O_RDWR, 0o600))
+        path.chmod(0o600)
         self._local = threading.local()
         db = self._conn()
         self._wal(db)
@@ -305,15 +310,25 @@ class Store:
 
     # -- the async queue ---------------------------------------------------------------------
     def enqueue(self, app: str, tenant: str, method: str, path: str, headers: dict[str, str], body: bytes,
-                max_attempts: int, callback_url: str | None) -> str:
+                max_attempts: int, max_pending: int) -> str | None:
+        """A new queued invocation's id, or None when `app` already has `max_pending` waiting or running."""
         inv = uuid.uuid4().hex
         now = time.time()
         with self.tx() as db:
+            pending = db.execute("SELECT count(*) FROM invocations WHERE app=? AND status IN ('queued','running')",
+                                 (app,)).fetchone()[0]
+            if pending >= max_pending:
+                return None
             db.execute("INSERT INTO invocations (id, app, tenant, method, path, headers, body, status, max_attempts,"
-                       " next_attempt, callback_url, created, updated) VALUES (?,?,?,?,?,?,?,'queued',?,?,?,?,?)",
-                       (inv, app, tenant, method, path, json.dumps(headers), body, max_attempts, now, callback_url,
-                        now, now))
+                       " next_attempt, created, updated) VALUES (?,?,?,?,?,?,?,'queued',?,?,?,?)",
+                       (inv, app, tenant, method, path, json.dumps(headers), body, max_attempts, now, now, now))
         return inv
+
+    def purge_finished(self, before: float) -> int:
+        """Forget done, failed and dead invocations last updated before `before`."""
+        with self.tx() as db:
+            return db.execute("DELETE FROM invocations WHERE status IN ('done','failed','dead') AND updated<?",
+                              (before,)).rowcount
 
     def claim_due(self, now: float, worker: str | None = None) -> dict[str, Any] | None:
         """Atomically take the oldest due job (two workers never get the same one)."""

@@ -17,6 +17,11 @@ from dataclasses import dataclass
 # edge; every value rendered into HAProxy's config or runtime commands is checked again here.
 _NAME = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
 _SERVER = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
+_ACTIVATOR = re.compile(r"^_activator_[0-9a-f]{32}$")
+ACTIVATOR_PREFIX = "_activator_"
+"""The activator's server name: this prefix and a secret made at start-up. HAProxy sends the
+chosen server's name in `X-Plat-Via` (replacing any client's), so the activator knows a request
+came through the gateway's key check; instances see only their own names, never the secret."""
 _ADDRESS = re.compile(r"^(?:[0-9]{1,3}(?:\.[0-9]{1,3}){3}|\[[0-9a-fA-F:]{2,39}\]|[A-Za-z0-9.-]{1,253}):[0-9]{1,5}$")
 _HEX64 = re.compile(r"^[0-9a-fA-F]{64}$")
 _DOMAIN = re.compile(r"^[a-z0-9.-]{1,253}$")
@@ -73,6 +78,7 @@ class GatewayConfig:
     """`host:port` of the agent's activator."""
     control: str
     """`host:port` of the agent's API (for /async/...)."""
+    activator_name: str = ACTIVATOR_PREFIX + "0" * 32
     control_tls: bool = False
     """Whether the API serves HTTPS (HAProxy then speaks TLS to it; the hop stays on this host)."""
     max_conn: int = 4096
@@ -83,6 +89,7 @@ class GatewayConfig:
         _check(_DOMAIN, self.domain, "domain")
         _check(_PATH, self.state_dir, "state directory")
         _check(_ADDRESS, self.activator, "activator address")
+        _check(_ACTIVATOR, self.activator_name, "activator name")
         _check(_ADDRESS, self.control, "control address")
         _check_int(self.max_conn, 1, 10_000_000, "maxconn")
 
@@ -136,16 +143,17 @@ def render(cfg: GatewayConfig, routes: Iterable[AppRoute]) -> str:
         f"    server agent {cfg.control}" + (" ssl verify none" if cfg.control_tls else ""),
     ]
     for route in sorted(routes, key=lambda r: r.app):
-        lines += ["", *_backend(route, cfg.activator)]
+        lines += ["", *_backend(route, cfg)]
     return "\n".join(lines) + "\n"
 
 
-def _backend(route: AppRoute, activator: str) -> list[str]:
+def _backend(route: AppRoute, cfg: GatewayConfig) -> list[str]:
     lines = [
         f"backend {backend_name(route.app)}",
         "    balance leastconn",
         f"    timeout server {int(route.timeout_s * 1000)}ms",
         f"    http-request set-header X-Plat-App {route.app}",
+        "    http-send-name-header X-Plat-Via",
     ]
     if route.api_key_sha256:
         lines.append(
@@ -157,7 +165,7 @@ def _backend(route: AppRoute, activator: str) -> list[str]:
         "    http-request del-header X-Plat-Key",
         "    http-response set-header X-Plat-Instance %[srv_name] unless { res.hdr(X-Plat-Instance) -m found }",
         "    http-response set-header X-Plat-Cold-Start 0 unless { res.hdr(X-Plat-Cold-Start) -m found }",
-        f"    server activator {activator} backup",
+        f"    server {cfg.activator_name} {cfg.activator} backup",
     ]
     lines += [f"    server {s.name} {s.address} maxconn {s.maxconn}" for s in route.servers]
     return lines
@@ -234,7 +242,7 @@ def app_load(rows: Iterable[StatRow], app: str) -> tuple[int, Mapping[str, tuple
             continue
         if row.server == "BACKEND":
             backend_queue = row.queued
-        elif row.server not in ("FRONTEND", "activator"):
+        elif row.server != "FRONTEND" and not row.server.startswith(ACTIVATOR_PREFIX):
             servers[row.server] = (row.sessions, row.last_session_s)
             server_queues += row.queued
     return backend_queue + server_queues, servers

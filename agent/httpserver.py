@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import socket
 import ssl
 import sys
@@ -53,8 +54,20 @@ class Server(ThreadingHTTPServer):
         log.error("error serving %s", client_address, exc_info=exc)
 
 
+HOP_BY_HOP = frozenset({"connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailers",
+                        "transfer-encoding", "upgrade", "content-length"})
+"""Headers about one connection's framing: never forwarded, never replayed."""
+
+
 class BodyTooLarge(Exception):
     pass
+
+
+class BadFraming(ValueError):
+    """A body framed in a way this server will not guess at (answered 400, connection closed)."""
+
+
+_CHUNK_SIZE = re.compile(rb"^[0-9a-fA-F]{1,16}$")
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -83,27 +96,48 @@ class Handler(BaseHTTPRequestHandler):
             return True
 
     def read_body(self) -> bytes:
-        if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
+        """The request's body, at most `max_body` bytes held at any time, however it is framed.
+
+        Only `chunked` or one Content-Length is accepted (both at once, or any other transfer
+        coding, could be read two ways by two parsers: request smuggling)."""
+        coding = self.headers.get("Transfer-Encoding")
+        lengths = self.headers.get_all("Content-Length") or []
+        if coding is not None:
+            if coding.strip().lower() != "chunked" or lengths:
+                raise BadFraming("send either Transfer-Encoding: chunked or one Content-Length")
             body = self._read_chunked()
         else:
-            length = int(self.headers.get("Content-Length") or 0)
-            if length < 0 or length > self.max_body:
+            if len(lengths) > 1 or (lengths and not lengths[0].strip().isdigit()):
+                raise BadFraming("Content-Length must be one non-negative integer")
+            length = int(lengths[0]) if lengths else 0
+            if length > self.max_body:
                 raise BodyTooLarge(length)
             body = self.rfile.read(length) if length else b""
+            if len(body) < length:
+                raise BadFraming("the body ended before its Content-Length")
         self._body_read = True
         return body
 
     def _read_chunked(self) -> bytes:
         out = bytearray()
         while True:
-            size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
+            field = self.rfile.readline(1024).split(b";")[0].strip()
+            if field.startswith(b"-"):
+                raise BodyTooLarge(field)  # a negative size: refused like a huge one
+            if not _CHUNK_SIZE.match(field):
+                raise BadFraming("a chunk's size must be hexadecimal")
+            size = int(field, 16)
+            if len(out) + size > self.max_body:
+                raise BodyTooLarge(len(out) + size)  # before reading it: memory never grows past the limit
             if size == 0:
-                self.rfile.readline()
-                return bytes(out)
-            out += self.rfile.read(size)
-            self.rfile.readline()
-            if len(out) > self.max_body:
-                raise BodyTooLarge(len(out))
+                for _ in range(64):  # trailers, ignored, up to the blank line
+                    if self.rfile.readline(8192) in (b"\r\n", b"\n", b""):
+                        return bytes(out)
+                raise BadFraming("too many trailer lines")
+            data = self.rfile.read(size)
+            if len(data) < size or self.rfile.readline(3) not in (b"\r\n", b"\n"):
+                raise BadFraming("a chunk ended early or without its CRLF")
+            out += data
 
     def send_json(self, status: int, data: Any, headers: dict[str, str] | None = None) -> None:
         body = json.dumps(data, default=str).encode()
@@ -121,5 +155,5 @@ class Handler(BaseHTTPRequestHandler):
         if self.command != "HEAD":
             self.wfile.write(body)
 
-    def send_error_json(self, status: int, message: str, **extra: Any) -> None:
-        self.send_json(status, {"error": message, **extra})
+    def send_error_json(self, status: int, message: str, headers: dict[str, str] | None = None, **extra: Any) -> None:
+        self.send_json(status, {"error": message, **extra}, headers=headers)

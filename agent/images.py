@@ -8,6 +8,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from plat_contract.api import Pull
+
 
 @dataclass(frozen=True)
 class ImageRef:
@@ -73,7 +75,6 @@ def redact(text: str, values: Iterable[str], min_length: int = 1) -> str:
     return text
 
 
-def pull_secrets(pull: Mapping[str, Any] | None) -> list[str]:
+def pull_secrets(pull: Pull | None) -> list[str]:
     """The strings of a deploy's `pull` option that must never appear in a message."""
-    auth = (pull or {}).get("auth") or {}
-    return [v for v in (auth.get("password"), auth.get("username")) if isinstance(v, str) and v]
+    return [pull.auth.password, pull.auth.username] if pull and pull.auth else []

@@ -4,11 +4,9 @@ the gateway, with retries, exponential backoff, a max-attempts setting and a dea
 from __future__ import annotations
 
 import http.client
-import json
 import logging
 import threading
 import time
-from urllib.parse import urlsplit
 
 from agent.db import Store
 
@@ -70,6 +68,8 @@ class Invoker:
         status, headers, body, error = None, {}, b"", None
         conn = http.client.HTTPConnection(host, int(port), timeout=self.timeout)
         try:
+            # The stored headers hold no framing (api.stored_headers): http.client frames the body
+            # itself with one Content-Length, so a chunked original can never be read two ways.
             hdrs = {**job["headers"], "X-Plat-Invocation": job["id"], "X-Plat-Attempt": str(job["attempts"])}
             conn.request(job["method"], f"/{job['app']}{job['path']}", body=job["body"] or None, headers=hdrs)
             resp = conn.getresponse()
@@ -86,21 +86,3 @@ class Invoker:
         final = "dead" if result == "retry" else result
         self.store.finish(job["id"], final, result_status=status, result_headers=headers, result_body=body,
                           error=error)
-        if job.get("callback_url"):
-            self._callback(job, final, status, body)
-
-    def _callback(self, job: dict, state: str, status: int | None, body: bytes) -> None:
-        url = urlsplit(job["callback_url"])
-        payload = json.dumps({"id": job["id"], "app": job["app"], "status": state, "result_status": status,
-                              "result_body": body.decode(errors="replace")[:65536]}).encode()
-        conn_cls = http.client.HTTPSConnection if url.scheme == "https" else http.client.HTTPConnection
-        target = (url.path or "/") + (f"?{url.query}" if url.query else "")
-        try:  # best effort, once: the result stays readable by id either way
-            conn = conn_cls(url.hostname or "", url.port, timeout=10)
-            try:
-                conn.request("POST", target, body=payload, headers={"Content-Type": "application/json"})
-                conn.getresponse().read()
-            finally:
-                conn.close()
-        except Exception as exc:  # noqa: BLE001 - a bad callback URL must not requeue a finished job
-            log.warning("callback for %s failed: %s", job["id"], exc)

@@ -54,6 +54,10 @@ class Settings:
     max_stopped: int = 1
     max_instances: int = 64
     """The most instances a tenant's app may ask for on this host (`max_instances` above it is refused)."""
+    async_queue_max: int = 10_000
+    """Async invocations an app may have queued or running; more get 429 with Retry-After."""
+    async_retention: float = 7 * 86400.0
+    """Seconds a finished (done, failed, dead) async invocation is kept for its status and result."""
     agent_id: str = "default"
     """Labels this agent's instances, so agents sharing an engine leave each other's alone."""
     tls_cert: Path | None = None
@@ -121,6 +125,8 @@ class Settings:
             max_paused=num("PLAT_AGENT_MAX_PAUSED", 1, int, 0),
             max_stopped=num("PLAT_AGENT_MAX_STOPPED", 1, int, 0),
             max_instances=num("PLAT_AGENT_MAX_INSTANCES", 64, int, 1, MAX_INSTANCES),
+            async_queue_max=num("PLAT_AGENT_ASYNC_QUEUE_MAX", 10_000, int, 1),
+            async_retention=num("PLAT_AGENT_ASYNC_RETENTION", 7 * 86400.0, float, 1.0),
             agent_id=get("PLAT_AGENT_ID", "default"),
             tls_cert=cert,
             tls_key=key,

@@ -8,11 +8,14 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Annotated
 
-from pydantic import Field, StringConstraints
+from pydantic import Field, StringConstraints, model_validator
 
 from plat_contract.manifest import RunManifest
 from plat_contract.models import Strict
 from plat_contract.patterns import MAX_INSTANCES, Digest, ImageRef, TenantName, Version
+
+LOCK_TTL_DEFAULT, LOCK_TTL_MIN, LOCK_TTL_MAX = 60.0, 5.0, 3600.0
+MAX_SECRET_VALUE = 64 * 1024
 
 
 class ErrorCode(StrEnum):
@@ -29,6 +32,7 @@ class ErrorCode(StrEnum):
     UNHEALTHY = "unhealthy"                  # 422: the new instances failed their health check
     START_FAILED = "start_failed"            # 422: the engine could not pull or start the image
     LIMIT = "limit"                          # 422: over an agent-wide ceiling
+    QUEUE_FULL = "queue_full"                # 429: the app's async queue is at its cap (see Retry-After)
     UNAVAILABLE = "unavailable"              # 503: no instance could be started
     INTERNAL = "internal"                    # 500: a bug; see the agent's log
 
@@ -67,6 +71,39 @@ class ScaleRequest(Strict):
 
 class TenantCreate(Strict):
     name: TenantName
+
+
+# Printable text without leading or trailing space (a holder, a machine): never control characters.
+Label = Annotated[str, StringConstraints(min_length=1, max_length=200, pattern=r"^[^\x00-\x1f\x7f\s](?:[^\x00-\x1f\x7f]*[^\x00-\x1f\x7f\s])?$")]
+LockToken = Annotated[str, StringConstraints(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9_-]+$")]
+
+
+class LockRequest(Strict):
+    holder: Label
+    machine: Label
+    pid: int = Field(ge=0, le=2**31 - 1)
+    ttl: float = Field(LOCK_TTL_DEFAULT, ge=LOCK_TTL_MIN, le=LOCK_TTL_MAX, description="Seconds of the lease.")
+
+
+class LockRenew(Strict):
+    token: LockToken
+
+
+class LockRelease(Strict):
+    """The holder's token, or `force: true` to release another holder's lock."""
+
+    token: LockToken | None = None
+    force: bool = False
+
+    @model_validator(mode="after")
+    def _token_or_force(self) -> LockRelease:
+        if self.token is None and not self.force:
+            raise ValueError("pass the lock's token, or force: true to release another holder's lock")
+        return self
+
+
+class SecretValue(Strict):
+    value: Annotated[str, StringConstraints(max_length=MAX_SECRET_VALUE, pattern=r"^[^\x00]*$")]
 
 
 class ErrorBody(Strict):

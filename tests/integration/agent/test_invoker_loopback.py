@@ -1,10 +1,9 @@
 """Async delivery over real HTTP on 127.0.0.1: a scripted stand-in for the gateway, the real
 store and the real worker threads. Retries with backoff, dead letter, refusals, truncated
-replies, callbacks, and jobs left running by a previous agent."""
+replies, the per-app cap and retention, and jobs left running by a previous agent."""
 
 from __future__ import annotations
 
-import json
 import threading
 import time
 from collections.abc import Iterator
@@ -27,7 +26,6 @@ class FakeGateway(ThreadingHTTPServer):
     def __init__(self) -> None:
         self.attempts: dict[str, int] = {}
         self.seen: list[dict[str, Any]] = []
-        self.callbacks: list[dict[str, Any]] = []
         self.lock = threading.Lock()
         super().__init__(("127.0.0.1", 0), _Script)
         threading.Thread(target=self.serve_forever, daemon=True).start()
@@ -41,8 +39,7 @@ class FakeGateway(ThreadingHTTPServer):
 
 
 class _Script(BaseHTTPRequestHandler):
-    """`/web/ok`, `/web/bad` (400), `/web/poison` (500), `/web/flaky/<k>?fail=N`, `/web/truncated/<k>`,
-    and `/callback` (records what the invoker reports)."""
+    """`/web/ok`, `/web/bad` (400), `/web/poison` (500), `/web/flaky/<k>?fail=N`, `/web/truncated/<k>`."""
 
     protocol_version = "HTTP/1.1"
     server: FakeGateway
@@ -50,10 +47,6 @@ class _Script(BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         url = urlsplit(self.path)
         body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-        if url.path == "/callback":
-            with self.server.lock:
-                self.server.callbacks.append({**json.loads(body), "query": url.query})
-            return self._reply(204, b"")
         with self.server.lock:
             n = self.server.attempts[url.path] = self.server.attempts.get(url.path, 0) + 1
             self.server.seen.append({"path": self.path, "body": body, "headers": dict(self.headers)})
@@ -114,8 +107,8 @@ def run_until_settled(store: Store, gateway: FakeGateway, ids: list[str], timeou
         invoker.stop.set()
 
 
-def enqueue(store: Store, path: str, body: bytes = b"", attempts: int = 4, callback: str | None = None) -> str:
-    return store.enqueue("web", "acme", "POST", path, {"X-Trace": "t1"}, body, attempts, callback)
+def enqueue(store: Store, path: str, body: bytes = b"", attempts: int = 4, cap: int = 1000) -> str | None:
+    return store.enqueue("web", "acme", "POST", path, {"X-Trace": "t1"}, body, attempts, cap)
 
 
 def test_outcomes_retries_and_dead_letter(store: Store, gateway: FakeGateway) -> None:
@@ -142,19 +135,22 @@ def test_a_truncated_reply_is_retried_and_the_worker_survives(store: Store, gate
         assert (row["status"], row["attempts"], row["result_body"]) == ("done", 2, b"fine")
 
 
-def test_callbacks_report_the_final_state(store: Store, gateway: FakeGateway) -> None:
-    cb = f"http://{gateway.address}/callback?token=abc"
-    done = enqueue(store, "/ok", b"x", callback=cb)
-    dead = enqueue(store, "/poison", attempts=2, callback=cb)
-    broken = enqueue(store, "/ok", callback="http://127.0.0.1:notaport/")
-    run_until_settled(store, gateway, [done, dead, broken])
-    reports = {c["id"]: c for c in gateway.callbacks}
-    assert set(reports) == {done, dead}, "one callback per job, only when it is final"
-    assert (reports[done]["status"], reports[done]["result_body"], reports[done]["query"]) == ("done", "done:x",
-                                                                                              "token=abc")
-    assert reports[dead]["status"] == "dead" and reports[dead]["result_status"] == 500
-    assert store.invocation(broken)["status"] == "done", "a bad callback URL does not requeue a finished job"
-    assert gateway.attempts["/web/ok"] == 2
+def test_an_app_has_at_most_its_cap_waiting_and_finished_ones_free_room(store: Store, gateway: FakeGateway) -> None:
+    first = [enqueue(store, f"/ok/{n}", cap=3) for n in range(3)]
+    assert None not in first
+    assert enqueue(store, "/ok/over", cap=3) is None, "a fourth waiting invocation is over the cap"
+    run_until_settled(store, gateway, first)  # type: ignore[arg-type]
+    assert enqueue(store, "/ok/after", cap=3) is not None, "finished invocations do not count"
+
+
+def test_finished_invocations_are_forgotten_after_retention_and_waiting_ones_never(store: Store,
+                                                                                   gateway: FakeGateway) -> None:
+    done = enqueue(store, "/ok", b"x")
+    run_until_settled(store, gateway, [done])  # type: ignore[list-item]
+    waiting = store.enqueue("other", "acme", "POST", "/", {}, b"", 3, 10)
+    assert store.purge_finished(before=time.time() - 3600) == 0, "younger than the retention: kept"
+    assert store.purge_finished(before=time.time() + 1) == 1
+    assert store.invocation(done) is None and store.invocation(waiting)["status"] == "queued"
 
 
 def test_jobs_a_previous_agent_left_running_are_delivered(store: Store, gateway: FakeGateway) -> None:

@@ -193,8 +193,9 @@ def test_secrets_reach_instances_and_nothing_else(env: dict[str, Any], caplog: p
 @pytest.mark.parametrize(
     ("key", "body", "message"),
     [("1BAD", {"value": "x"}, "secret names must match"), ("BAD-NAME", {"value": "x"}, "secret names must match"),
-     ("PORT", {"value": "1"}, "set by the agent"), ("OK", {"value": 5}, "value must be a string"),
-     ("OK", {}, "value must be a string"), ("OK", {"value": "a\u0000b"}, "NUL")],
+     ("PORT", {"value": "1"}, "set by the agent"), ("OK", {"value": 5}, "value: Input should be a valid string"),
+     ("OK", {}, "value: Field required"), ("OK", {"value": "a\u0000b"}, "value: String should match pattern"),
+     ("OK", {"value": "x", "extra": 1}, "extra: Extra inputs are not permitted")],
 )
 def test_secret_requests_are_checked(env: dict[str, Any], key: str, body: dict, message: str) -> None:  # noqa: F811
     status, data = call(env, "PUT", f"/v1/apps/web/secrets/{key}", body=body)

@@ -7,6 +7,7 @@ import hashlib
 import pytest
 
 from agent.images import ImageRef, all_chains, auth_config, chain_ids, parse_reference, pull_secrets, redact
+from plat_contract.api import Pull
 
 DIGEST = "sha256:" + "ab" * 32
 
@@ -75,7 +76,7 @@ def test_redact_hides_every_value_longest_first() -> None:
 
 def test_pull_options() -> None:
     pull = {"auth": {"username": "robot", "password": "s3cret"}, "always": True}
-    assert pull_secrets(pull) == ["s3cret", "robot"]
-    assert pull_secrets(None) == [] and pull_secrets({"auth": None}) == []
+    assert pull_secrets(Pull.model_validate(pull)) == ["s3cret", "robot"]
+    assert pull_secrets(None) == [] and pull_secrets(Pull(auth=None)) == []
     assert auth_config(pull["auth"]) == {"username": "robot", "password": "s3cret"}
     assert auth_config(None) is None

@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from agent.api import ROUTES, _limit, parse_actor, parse_body, release_request
-from plat_contract.api import DeployRequest, Pull
+from agent.api import ROUTES, _limit, parse_actor, parse_body
+from plat_contract.api import DeployRequest, LockRelease, Pull
 
 
 @pytest.mark.parametrize(
@@ -54,12 +54,16 @@ def test_pull_refusals(value: Any, message: str) -> None:
 
 
 def test_release_request() -> None:
-    assert release_request({"token": "t"}) == ("t", False)
-    assert release_request({"force": True}) == (None, True)
-    assert release_request({"token": "t", "force": True}) == ("t", True)
-    for bad in ({}, {"force": False}, {"token": ""}, {"token": 5}, {"force": "yes"}):
+    def release(body: dict) -> tuple:
+        parsed = parse_body(LockRelease, json.dumps(body).encode())
+        return parsed.token, parsed.force
+
+    assert release({"token": "t"}) == ("t", False)
+    assert release({"force": True}) == (None, True)
+    assert release({"token": "t", "force": True}) == ("t", True)
+    for bad in ({}, {"force": False}, {"token": ""}, {"token": 5}, {"force": "yes"}, {"token": "t\nx"}):
         with pytest.raises(ValueError):
-            release_request(bad)
+            release(bad)
 
 
 def test_limit() -> None:
@@ -80,5 +84,5 @@ def test_limit() -> None:
      ("GET", "/v1/images/layers", "layers")],
 )
 def test_new_routes(method: str, path: str, name: str) -> None:
-    matched = [n for m, p, n, _ in ROUTES if m == method and p.match(path)]
+    matched = [r.handler for r in ROUTES if r.method == method and r.pattern.match(path)]
     assert matched == [name]

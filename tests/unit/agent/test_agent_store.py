@@ -231,7 +231,7 @@ def test_apps_are_listed_per_tenant(store: Store) -> None:
 
 # -- the async queue ---------------------------------------------------------------------------
 def test_claim_complete_and_retry(store: Store) -> None:
-    inv = store.enqueue("web", "acme", "POST", "/hook?x=1", {"X-A": "1"}, b"\x00body", 3, "http://127.0.0.1:9/cb")
+    inv = store.enqueue("web", "acme", "POST", "/hook?x=1", {"X-A": "1"}, b"\x00body", 3, 1000)
     job = store.claim_due(now=1e12, worker="w1")
     assert (job["id"], job["attempts"], job["worker"], job["headers"], job["body"]) == \
         (inv, 1, "w1", {"X-A": "1"}, b"\x00body")
@@ -248,8 +248,8 @@ def test_claim_complete_and_retry(store: Store) -> None:
 
 
 def test_due_jobs_come_out_oldest_first(store: Store) -> None:
-    a = store.enqueue("web", "acme", "GET", "/", {}, b"", 3, None)
-    b = store.enqueue("web", "acme", "GET", "/", {}, b"", 3, None)
+    a = store.enqueue("web", "acme", "GET", "/", {}, b"", 3, 1000)
+    b = store.enqueue("web", "acme", "GET", "/", {}, b"", 3, 1000)
     store.claim_due(1e12)
     store.finish(a, "queued", retry_at=1.0)  # a retried job, due before b
     assert store.claim_due(1e12)["id"] == a
@@ -257,7 +257,7 @@ def test_due_jobs_come_out_oldest_first(store: Store) -> None:
 
 
 def test_dead_letter_stays_put(store: Store) -> None:
-    inv = store.enqueue("web", "acme", "GET", "/", {}, b"", 1, None)
+    inv = store.enqueue("web", "acme", "GET", "/", {}, b"", 1, 1000)
     store.claim_due(1e12)
     store.finish(inv, "dead", result_status=500, error="gave up")
     assert store.claim_due(1e12) is None
@@ -268,7 +268,7 @@ def test_dead_letter_stays_put(store: Store) -> None:
 def test_racing_workers_never_take_the_same_job(tmp_path: Path) -> None:
     path = tmp_path / "agent.db"
     Store(path).add_tenant("acme", "h")
-    ids = {Store(path).enqueue("web", "acme", "GET", f"/{i}", {}, b"", 3, None) for i in range(60)}
+    ids = {Store(path).enqueue("web", "acme", "GET", f"/{i}", {}, b"", 3, 1000) for i in range(60)}
     taken: dict[str, list[str]] = {"w0": [], "w1": []}
     gate = threading.Barrier(2)
 
@@ -293,10 +293,10 @@ def test_a_restart_loses_no_accepted_invocation(tmp_path: Path) -> None:
     path = tmp_path / "agent.db"
     before = Store(path)
     before.add_tenant("acme", "h")
-    first = before.enqueue("web", "acme", "POST", "/a", {}, b"payload", 3, None)
-    second = before.enqueue("web", "acme", "POST", "/b", {}, b"", 3, None)
-    done = before.enqueue("web", "acme", "POST", "/c", {}, b"", 3, None)
-    waiting = before.enqueue("web", "acme", "POST", "/d", {}, b"", 3, None)
+    first = before.enqueue("web", "acme", "POST", "/a", {}, b"payload", 3, 1000)
+    second = before.enqueue("web", "acme", "POST", "/b", {}, b"", 3, 1000)
+    done = before.enqueue("web", "acme", "POST", "/c", {}, b"", 3, 1000)
+    waiting = before.enqueue("web", "acme", "POST", "/d", {}, b"", 3, 1000)
     before.finish(waiting, "queued", retry_at=5e12)  # a retry not yet due
     assert [before.claim_due(1e12, worker="w0")["id"] for _ in range(3)] == [first, second, done]
     before.finish(done, "done", result_status=200)
@@ -314,8 +314,8 @@ def test_a_restart_loses_no_accepted_invocation(tmp_path: Path) -> None:
 
 
 def test_only_stale_claims_are_requeued_while_running(store: Store) -> None:
-    old = store.enqueue("web", "acme", "GET", "/", {}, b"", 3, None)
-    new = store.enqueue("web", "acme", "GET", "/", {}, b"", 3, None)
+    old = store.enqueue("web", "acme", "GET", "/", {}, b"", 3, 1000)
+    new = store.enqueue("web", "acme", "GET", "/", {}, b"", 3, 1000)
     now = time.time()
     store.claim_due(now=now, worker="w0")
     store.claim_due(now=now + 3600, worker="w1")
@@ -324,10 +324,27 @@ def test_only_stale_claims_are_requeued_while_running(store: Store) -> None:
 
 
 def test_invocations_are_listed_per_tenant_and_app(store: Store) -> None:
-    store.enqueue("web", "acme", "GET", "/", {}, b"", 3, None)
-    store.enqueue("api", "acme", "GET", "/", {}, b"", 3, None)
-    store.enqueue("x", "other", "GET", "/", {}, b"", 3, None)
+    store.enqueue("web", "acme", "GET", "/", {}, b"", 3, 1000)
+    store.enqueue("api", "acme", "GET", "/", {}, b"", 3, 1000)
+    store.enqueue("x", "other", "GET", "/", {}, b"", 3, 1000)
     assert len(store.invocations(None)) == 3
     assert {i["app"] for i in store.invocations("acme")} == {"web", "api"}
     assert [i["app"] for i in store.invocations("acme", "web")] == ["web"]
     assert "body" not in store.invocations("acme")[0], "listings leave bodies out"
+
+
+def test_the_database_is_owner_only_whatever_the_umask(tmp_path: Path) -> None:
+    import os
+    import stat
+
+    old = os.umask(0)
+    try:
+        path = tmp_path / "fresh.db"
+        Store(path).enqueue("web", "acme", "GET", "/", {}, b"", 3, 10)
+        loose = tmp_path / "loose.db"
+        loose.touch(mode=0o666)
+        Store(loose)
+    finally:
+        os.umask(old)
+    for p in (path, loose, *tmp_path.glob("*.db-wal")):
+        assert stat.S_IMODE(p.stat().st_mode) == 0o600, p

@@ -19,7 +19,7 @@ from agent.settings import Settings
 from agent.tokens import authenticate, new_token, token_hash, write_secret_file
 
 CFG = GatewayConfig(bind="0.0.0.0", port=8080, domain="apps.example", state_dir="/state",
-                    activator="127.0.0.1:7071", control="127.0.0.1:7070")
+                    activator="127.0.0.1:7071", control="127.0.0.1:7070", activator_name="_activator_" + "ab" * 16)
 
 
 def test_render_routes_by_host_and_path_with_activator_backup() -> None:
@@ -29,7 +29,8 @@ def test_render_routes_by_host_and_path_with_activator_backup() -> None:
     assert "set-path /%[path,field(3,/,0)]" in text and " -m reg " not in text
     assert "use_backend %[var(txn.app),map(/state/apps.map,unknown)]" in text
     assert "backend app_web\n    balance leastconn\n    timeout server 30000ms" in text
-    assert "    server activator 127.0.0.1:7071 backup\n    server i1 172.18.0.2:8080 maxconn 8" in text
+    assert f"    server _activator_{'ab' * 16} 127.0.0.1:7071 backup\n    server i1 172.18.0.2:8080 maxconn 8" in text
+    assert "    http-send-name-header X-Plat-Via" in text, "the activator learns a request passed the key check"
     assert "sha2(256),hex,lower -m str " + "ab12" * 16 in text
     assert "http-reuse always" in text and "stats socket /state/haproxy.sock" in text
     assert render_map(["web", "api"]) == "api app_api\nweb app_web\n"
@@ -46,7 +47,7 @@ def test_runtime_commands() -> None:
 
 def test_parse_stat_and_app_load() -> None:
     csv = ("# pxname,svname,qcur,qmax,scur,smax,slim,stot,status,lastsess\n"
-           "app_web,activator,0,0,0,0,,1,UP,-1\n"
+           f"app_web,_activator_{'ab' * 16},0,0,0,0,,1,UP,-1\n"
            "app_web,i1,2,2,8,8,8,40,UP,3\n"
            "app_web,i2,0,0,1,1,8,5,UP,-1\n"
            "app_web,BACKEND,5,5,9,9,,45,UP,3\n"
@@ -68,7 +69,7 @@ def test_queue_claims_atomically_and_survives_restart(tmp_path: Path) -> None:
     db = tmp_path / "agent.db"
     store = Store(db)
     store.add_tenant("t", token_hash("x"))
-    ids = [store.enqueue("web", "t", "POST", "/", {}, b"b", 3, None) for _ in range(40)]
+    ids = [store.enqueue("web", "t", "POST", "/", {}, b"b", 3, 1000) for _ in range(40)]
     claimed: list[str] = []
     lock = threading.Lock()
 

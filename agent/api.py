@@ -59,6 +59,7 @@ def parse_actor(header: str | None, default: str) -> str:
 
 
 M = TypeVar("M", bound=Strict)
+_SAFE_KEY = re.compile(r"^[A-Za-z0-9_-]{1,64}$")  # a key named in an error; others are not echoed
 _UNION_TAG = re.compile(r"^(str|int|float|bool|none|function-[a-z]+\[.*\]|constrained-[a-z]+)$")
 
 
@@ -71,7 +72,8 @@ def parse_body(model: type[M], raw: bytes) -> M:
         problems: dict[str, str] = {}
         for e in exc.errors(include_input=False):
             # A union's members show as extra parts (`idle_timeout.str`): name the field once.
-            where = ".".join(str(p) for p in e["loc"] if not _UNION_TAG.match(str(p))) or "body"
+            where = ".".join(p if isinstance(p, int) or _SAFE_KEY.match(p) else "<unknown key>"
+                             for p in e["loc"] if not _UNION_TAG.match(str(p))) or "body"
             problems.setdefault(where, e["msg"])
         raise ValueError("; ".join(f"{k}: {v}" for k, v in list(problems.items())[:5])) from None
 
@@ -177,10 +179,12 @@ def make_api(agent: Agent, bind: str, port: int, ssl_context: ssl.SSLContext | N
 
         def r_deploy(self, who: Principal, q: dict, app: str, **_: str) -> None:
             row = agent.store.app(app)
-            if row is not None and row["tenant"] != who.tenant:
+            # The admin deploys on the owner's behalf; a tenant only its own apps or a new name.
+            tenant = row["tenant"] if row is not None and who.admin else who.tenant
+            if row is not None and row["tenant"] != tenant:
                 raise owned_elsewhere(app)  # early, before reading the body; deploy checks again under the lock
             body = parse_body(DeployRequest, self.read_body())
-            self.send_json(200, agent.deploy(who.tenant, app, body.version, body.image, body.manifest, body.digest,
+            self.send_json(200, agent.deploy(tenant, app, body.version, body.image, body.manifest, body.digest,
                                              actor=self.actor, pull=body.pull))
 
         def r_rollback(self, who: Principal, q: dict, app: str, **_: str) -> None:

@@ -213,6 +213,37 @@ def test_admin_routes_refuse_tenant_tokens(env: dict[str, Any], method: str, pat
     assert status == 403 and "admin" in data["error"]
 
 
+PRINCIPALS = ("none", "wrong", "other tenant", "owner", "admin")
+
+
+@pytest.mark.security
+@pytest.mark.parametrize("principal", PRINCIPALS)
+@pytest.mark.parametrize("route", ROUTES, ids=lambda r: f"{r.method} {r.handler}")
+def test_auth_matrix(env: dict[str, Any], route: Any, principal: str) -> None:
+    """Every route of the table × every kind of caller, on an app (and an invocation) the
+    tenant `acme` owns: only the owner and the admin get past auth, never another tenant."""
+    api, t = env["api"], env["tokens"]
+    assert deploy(env, t["acme"], "v1")[0] == 200
+    assert api.call("PUT", "/v1/apps/web/secrets/API_TOKEN", t["acme"], {"value": "s3cret"})[0] == 200
+    inv = api.call("POST", "/async/web/job", body=b"payload")[1]["id"]
+    path = sample_path(route.pattern).replace("0" * 32, inv)
+    token = {"none": None, "wrong": "plat_wrong", "other tenant": t["other"], "owner": t["acme"],
+             "admin": t["admin"]}[principal]
+    status, data = api.call(route.method, path, token, body={} if route.body else None)
+    owned = bool({"app", "inv"} & set(route.params))
+    if principal in ("none", "wrong"):
+        assert status == 401 and data["code"] == "unauthorized"
+    elif route.admin and principal != "admin":
+        assert status == 403 and data["code"] == "admin_only"
+    elif principal == "other tenant" and owned:
+        assert status in (403, 404) and data["code"] in ("app_owned_elsewhere", "not_found"), data
+    elif principal == "other tenant":
+        assert status == 200 and "web" not in json.dumps(data) and "s3cret" not in json.dumps(data), data
+    else:
+        assert status not in (401, 403), data
+    assert "s3cret" not in json.dumps(data), "no route shows a secret's value"
+
+
 def test_the_openapi_schema_documents_every_route(env: dict[str, Any]) -> None:
     status, schema = env["api"].call("GET", "/v1/openapi.json", env["tokens"]["acme"])
     assert status == 200 and schema == json.loads(json.dumps(document(ROUTES)))

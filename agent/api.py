@@ -110,7 +110,9 @@ def make_api(agent: Agent, bind: str, port: int, ssl_context: ssl.SSLContext | N
                             self.send_error_json(403, "this route needs the admin token", code=ErrorCode.ADMIN_ONLY)
                             return
                         self.actor = parse_actor(self.headers.get(ACTOR_HEADER), who.tenant)
-                        getattr(self, "r_" + route.handler)(who, parse_qs(url.query), **m.groupdict())
+                        query = parse_qs(url.query, keep_blank_values=True)
+                        route.check_query(query)
+                        getattr(self, "r_" + route.handler)(who, query, **m.groupdict())
                         return
                 allowed = sorted({r.method for r in ROUTES if r.pattern.match(url.path)})
                 if allowed:

@@ -33,6 +33,20 @@ class Query:
     name: str
     schema: dict[str, Any]
 
+    def check(self, values: list[str]) -> None:
+        """ValueError unless the parameter is given once and fits its schema."""
+        if len(values) != 1:
+            raise ValueError(f"{self.name} must be given once")
+        value, s = values[0], self.schema
+        if s["type"] == "integer":
+            if not value.isdigit() or not s.get("minimum", 0) <= int(value) <= s.get("maximum", 2**31):
+                raise ValueError(f"{self.name} must be an integer from {s.get('minimum', 0)} to "
+                                 f"{s.get('maximum', 2**31)}")
+        elif "enum" in s and value not in s["enum"]:
+            raise ValueError(f"{self.name} must be one of {', '.join(s['enum'])}")
+        elif "pattern" in s and not re.fullmatch(s["pattern"], value):
+            raise ValueError(f"{self.name} must match {s['pattern']}")
+
 
 @dataclass(frozen=True)
 class Route:
@@ -52,6 +66,12 @@ class Route:
     def __post_init__(self) -> None:
         regex = re.sub(r"\{(\w+)\}", lambda m: f"(?P<{m[1]}>{PATH_PARAMS[m[1]]})", self.path)
         object.__setattr__(self, "pattern", re.compile(f"^{regex}$"))
+
+    def check_query(self, query: dict[str, list[str]]) -> None:
+        """The query parameters this route declares, held to their schemas (others are ignored)."""
+        for q in self.query:
+            if q.name in query:
+                q.check(query[q.name])
 
     @property
     def params(self) -> list[str]:
@@ -75,7 +95,7 @@ ROUTES: tuple[Route, ...] = (
     Route("POST", f"{_APP}/scale", "scale", "Set min_warm / max_instances", body=ScaleRequest, actor=True),
     Route("GET", f"{_APP}/logs", "logs", "Instance logs (text/plain, chunked)", query=(
         Query("tail", {"type": "integer", "minimum": 0, "maximum": 100000}),
-        Query("since", {"type": "integer", "minimum": 0}),
+        Query("since", {"type": "integer", "minimum": 0, "maximum": 2**40}),
         Query("follow", {"type": "string", "enum": ["0", "1", "true", "false"]}))),
     Route("GET", f"{_APP}/events", "events", "Deploy events of the app", query=(_LIMIT,)),
     Route("POST", f"{_APP}/api-key", "create_api_key",

@@ -12,14 +12,19 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, field_validator
 
 from plat.errors import PlatError
 from plat.paths import read_tree_file
 from plat_contract.manifest import Resources, Scale
-from plat_contract.patterns import DNS_LABEL, HEALTH_PATH, EnvKey, EnvValue
+from plat_contract.patterns import DNS_LABEL, HEALTH_PATH, EnvKey, EnvValue, ImageRef
 
 MANIFEST = "plat.yaml"
+# Values that reach a generated Dockerfile or the builder's argv: one word each.
+Platform = Annotated[str, StringConstraints(pattern=r"^[a-z0-9]+/[a-z0-9]+(/[a-z0-9]+)?$")]
+# A folder below the app's: path segments that start with a letter, digit or `_` (so no `..`).
+FolderName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_][A-Za-z0-9._-]*(/[A-Za-z0-9_][A-Za-z0-9._-]*)*$",
+                                              max_length=255)]
 _SECRETISH = re.compile(r"(?i)(secret|token|passw|credential|private|api[_-]?key|access[_-]?key)")
 
 
@@ -32,10 +37,10 @@ class Build(_Strict):
 
     dockerfile: str | None = Field(None, description="Your own Dockerfile (relative to context); it wins over the scaffold.")
     context: str = Field(".", description="Build context, relative to the app folder.")
-    args: dict[str, str] = Field(default_factory=dict, description="Build args. Never secrets: use `plat secrets`.")
-    base_image: str | None = Field(None, description="Override the runtime's base image.")
-    platform: str | None = Field(None, description="Target platform, e.g. linux/amd64.")
-    frontend: str | bool | None = Field(None, description="Frontend folder (python-flask), or false to ignore one.")
+    args: dict[EnvKey, EnvValue] = Field(default_factory=dict, description="Build args. Never secrets: use `plat secrets`.")
+    base_image: ImageRef | None = Field(None, description="Override the runtime's base image.")
+    platform: Platform | None = Field(None, description="Target platform, e.g. linux/amd64.")
+    frontend: FolderName | bool | None = Field(None, description="Frontend folder (python-flask), or false to ignore one.")
 
     @field_validator("args")
     @classmethod

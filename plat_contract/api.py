@@ -8,7 +8,7 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Annotated
 
-from pydantic import Field, StringConstraints, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 from plat_contract.manifest import RunManifest
 from plat_contract.models import Strict
@@ -106,7 +106,11 @@ class SecretValue(Strict):
     value: Annotated[str, StringConstraints(max_length=MAX_SECRET_VALUE, pattern=r"^[^\x00]*$")]
 
 
-class ErrorBody(Strict):
+class ErrorBody(BaseModel):
+    """What every refusal carries; some add fields of their own (`lock`, `allowed`, `app`)."""
+
+    model_config = ConfigDict(extra="allow")
+
     error: str
     code: ErrorCode
     hint: str | None = None

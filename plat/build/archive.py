@@ -115,6 +115,8 @@ def _tar_entry(tf: tarfile.TarFile, m: tarfile.TarInfo) -> _Entry:
 
 
 def _zip_entry(zf: zipfile.ZipFile, info: zipfile.ZipInfo) -> _Entry:
+    if not info.filename:  # zipfile's own is_dir() fails on it
+        raise _Refusal(info.filename, "empty member name")
     mode = info.external_attr >> 16  # unix mode, if the archiver recorded one
     kind = stat.S_IFMT(mode)
     if mode & 0o7000:

@@ -11,6 +11,7 @@ import hashlib
 import io
 import json
 import os
+import re
 import shutil
 import stat
 import tarfile
@@ -64,11 +65,28 @@ def base_images(runtime: Runtime, override: str | None, env: Mapping[str, str]) 
     return runtime.base_image_for(override, dict(env)), stages
 
 
+DOCKERFILE_WORD = re.compile(r"^[A-Za-z0-9/][A-Za-z0-9._/:@+-]{0,511}$")
+"""What a value rendered into a generated Dockerfile may look like: an image reference, a
+name or a path. No space, quote, `$`, backslash or newline: nothing that starts an instruction."""
+
+
+def check_dockerfile_values(variables: Mapping[str, object], where: str = "") -> None:
+    """Refuse any string that would go into a generated Dockerfile unless it is one word
+    (the second line of defence behind plat.yaml's own patterns)."""
+    for key, value in variables.items():
+        if isinstance(value, Mapping):
+            check_dockerfile_values(value, f"{where}{key}.")
+        elif isinstance(value, str) and value and not DOCKERFILE_WORD.match(value):
+            raise PlatError(f"{where}{key} {value!r} cannot go into a Dockerfile",
+                            "use letters, digits and ._/:@+- only (an image reference, a name or a path)")
+
+
 def render_scaffold(runtime: Runtime, variables: Mapping[str, object]) -> dict[str, bytes]:
     """Render `templates/<runtime>/scaffold/` into `.plat/...` context entries."""
     folder = runtime.scaffold_dir
     if not folder.is_dir():
         raise PlatError(f"runtime {runtime.name!r} has no scaffold folder ({folder})")
+    check_dockerfile_values(variables)
     return render_tree(folder, variables, prefix=f"{SCAFFOLD_DIR}/")
 
 
@@ -98,7 +116,6 @@ def plan_context(app: AppSpec, env: Mapping[str, str] | None = None) -> ContextP
         "app": app.name,
         "runtime": app.runtime.name,
         "port": app.port,
-        "health": app.health,
         "base_image": base,
         "images": stages,
         "frontend": app.frontend,

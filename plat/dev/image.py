@@ -14,13 +14,13 @@ from dataclasses import replace
 from pathlib import Path
 
 from plat.app import AppSpec
-from plat.paths import read_tree_file
 from plat.build.context import (
-    EXTRA_CA_NAME, SCAFFOLD_DIR, ContextPlan, base_images, extra_ca_files, label_instruction,
+    EXTRA_CA_NAME, SCAFFOLD_DIR, ContextPlan, base_images, check_dockerfile_values, extra_ca_files, label_instruction,
 )
 from plat.build.progress import BuildLog
 from plat.dev.config import DevConfig
 from plat.errors import PlatError
+from plat.paths import read_tree_file
 from plat.templating import render_tree
 
 SUPERVISOR = "/usr/local/lib/plat/supervise.sh"
@@ -57,6 +57,7 @@ def render_dev_files(folder: Path, variables: Mapping[str, object]) -> dict[str,
     """Render `templates/<runtime>/dev/` into `.plat/...` context entries (.j2 files rendered)."""
     if not folder.is_dir():
         raise PlatError(f"{folder}: missing: the runtime declares `dev:` but has no dev image template")
+    check_dockerfile_values(variables)
     return render_tree(folder, variables, prefix=f"{SCAFFOLD_DIR}/")
 
 

@@ -334,3 +334,15 @@ def test_round_trip_of_a_real_tree(box: Box, tmp_path: Path) -> None:
     assert (box.dest / "current/mod.py").read_text() == "x = 1\n"
     assert os.path.samefile(box.dest / "pkg/mod.py", box.dest / "pkg/same.py")
     assert stat.S_IMODE((box.dest / "start").stat().st_mode) == 0o755
+
+
+@pytest.mark.parametrize("fmt", ["tar.gz", "zip"])
+def test_an_empty_member_name_gets_the_usual_refusal(box: Box, fmt: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    # zipfile itself cannot write a nameless member (its is_dir() indexes the name): let it, here.
+    monkeypatch.setattr(zipfile.ZipInfo, "is_dir", lambda self: self.filename.endswith("/"))
+    archive = build(box, fmt, [f("")])
+    monkeypatch.undo()
+    with pytest.raises(PlatError) as err:
+        unpack_archive(archive, box.dest)
+    assert "refusing member '': empty member name" in err.value.message and err.value.hint
+    box.assert_untouched()

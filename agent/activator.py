@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hmac
 import http.client
+import logging
 import threading
 
 from agent.core import Agent, AgentError
@@ -14,6 +15,7 @@ from agent.tokens import key_allows
 from plat_contract.api import ErrorCode
 
 
+log = logging.getLogger("plat.agent.activator")
 NOT_FORWARDED = HOP_BY_HOP | {"x-plat-via", "x-plat-key"}
 
 
@@ -52,7 +54,9 @@ def make_activator(agent: Agent, bind: str, port: int, gateway_name: str, max_he
                 self.send_error_json(400, f"bad request: {exc}", code=ErrorCode.INVALID)
                 return
             except AgentError as exc:
-                self.send_error_json(exc.status, exc.message, app=app, reason=exc.detail[-500:])
+                # The caller may be anyone: the app's log tail goes to the agent's log, not to them.
+                log.warning("%s: %s\n%s", app, exc.message, exc.detail[-2000:])
+                self.send_error_json(exc.status, exc.message, code=exc.code, app=app)
                 return
             finally:
                 held.release()

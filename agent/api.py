@@ -6,6 +6,7 @@ job in the durable queue.
 
 from __future__ import annotations
 
+import functools
 import logging
 import queue
 import re
@@ -164,7 +165,7 @@ def make_api(agent: Agent, bind: str, port: int, ssl_context: ssl.SSLContext | N
             self.send_json(200, {"status": "ok", "version": __version__, "tenant": who.tenant})
 
         def r_openapi(self, who: Principal, q: dict, **_: str) -> None:
-            self.send_json(200, OPENAPI)
+            self.send_json(200, openapi())
 
         def r_list_apps(self, who: Principal, q: dict, **_: str) -> None:
             self.send_json(200, agent.status(self._tenant(who)))
@@ -202,7 +203,7 @@ def make_api(agent: Agent, bind: str, port: int, ssl_context: ssl.SSLContext | N
 
         def r_events(self, who: Principal, q: dict, app: str, **_: str) -> None:
             self._owned(who, app)
-            self.send_json(200, agent.store.events(app, _limit(q)))
+            self.send_json(200, agent.store.events(app, self._tenant(who), _limit(q)))
 
         def r_logs(self, who: Principal, q: dict, app: str, **_: str) -> None:
             self._owned(who, app)
@@ -377,7 +378,10 @@ def stored_headers(headers: Any) -> dict[str, str]:
             if k.lower() not in NOT_STORED and not k.lower().startswith("proxy-")}
 
 
-OPENAPI = document(ROUTES)
+@functools.cache
+def openapi() -> dict[str, Any]:
+    """Made on first request: the JSON Schema machinery it needs is not kept in an idle agent."""
+    return document(ROUTES)
 
 
 def _public(row: dict[str, Any]) -> dict[str, Any]:

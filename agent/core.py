@@ -196,11 +196,12 @@ class Agent:
         try:
             pool.warm(max(1, pool.policy.min_warm))
         except StartFailed as exc:
-            fail(f"{exc}\n{exc.log_tail}")
-            raise AgentError(422, f"{what} failed its health check; {fallback}", exc.log_tail,
+            tail = self._redacted(pool, exc.log_tail)  # the app's own output may print its secrets
+            fail(f"{exc}\n{tail}")
+            raise AgentError(422, f"{what} failed its health check; {fallback}", tail,
                              code=ErrorCode.UNHEALTHY) from None
-        except Exception as exc:  # an engine error (image missing, ...): agent-made, so no secret values
-            reason = redact(str(exc), self.secrets.env(pool.app, pool.spec.tenant).values(), SECRET_REDACT_MIN)
+        except Exception as exc:  # an engine error (image missing, ...)
+            reason = self._redacted(pool, str(exc))
             fail(reason)
             raise AgentError(422, f"could not start {pool.spec.image}: {reason}") from None
 
@@ -320,6 +321,10 @@ class Agent:
         """Every layer chain ID on this engine (the CLI sends only layers the host lacks)."""
         return all_chains(self.driver.layer_diff_ids())
 
+    def _redacted(self, pool: AppPool, text: str) -> str:
+        """`text` without the values of the app's secrets (audit trails and answers outlive them)."""
+        return redact(text, self.secrets.env(pool.app, pool.spec.tenant).values(), SECRET_REDACT_MIN)
+
     def claim(self, app: str) -> Member:
         pool = self.pools.get(app)
         if pool is None:
@@ -327,7 +332,8 @@ class Agent:
         try:
             return pool.claim()
         except StartFailed as exc:
-            raise AgentError(503, f"{app}: no instance could be started", exc.log_tail) from None
+            raise AgentError(503, f"{app}: no instance could be started", self._redacted(pool, exc.log_tail),
+                             code=ErrorCode.UNAVAILABLE) from None
 
     # -- views -------------------------------------------------------------------------------
     def _owned(self, tenant: str, app: str) -> dict[str, Any]:

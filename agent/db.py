@@ -241,19 +241,22 @@ class Store:
     def version(self, app: str, version: str) -> dict[str, Any] | None:
         return next((v for v in self.versions(app) if v["version"] == version), None)
 
-    def events(self, app: str, limit: int = 100) -> list[dict[str, Any]]:
-        rows = self.query("SELECT * FROM events WHERE app=? ORDER BY id DESC LIMIT ?", app, limit)
-        for r in rows:
-            r["detail"] = json.loads(r["detail"])
-        return rows
+    def events(self, app: str, tenant: str | None, limit: int = 100) -> list[dict[str, Any]]:
+        return self._trail("*", app, tenant, limit)
 
     def audit(self, app: str, tenant: str | None, limit: int = 100) -> list[dict[str, Any]]:
-        """The app's audit trail, newest first; with `tenant`, only that tenant's entries."""
-        sql = "SELECT at, app, kind, actor, detail FROM events WHERE app=?"
+        """The app's audit trail, newest first (see `_trail` for what a tenant sees)."""
+        return self._trail("at, app, kind, actor, detail", app, tenant, limit)
+
+    def _trail(self, columns: str, app: str, tenant: str | None, limit: int) -> list[dict[str, Any]]:
+        """Entries for `app`, newest first. With `tenant` (anyone but the admin): only that
+        tenant's, and only since the name last passed to it from another tenant, so a later
+        owner of a reused name sees nothing of an earlier one, nor an earlier one of it."""
+        sql = f"SELECT {columns} FROM events WHERE app=?"
         args: list[Any] = [app]
         if tenant is not None:
-            sql += " AND tenant=?"
-            args.append(tenant)
+            sql += " AND tenant=? AND id > coalesce((SELECT max(id) FROM events WHERE app=? AND tenant IS NOT ?), 0)"
+            args += [tenant, app, tenant]
         rows = self.query(sql + " ORDER BY id DESC LIMIT ?", *args, limit)
         for r in rows:
             r["detail"] = json.loads(r["detail"])

@@ -43,13 +43,13 @@ Port = Annotated[int, Field(ge=1, le=65535)]
 def parse_duration(value: str | int) -> float:
     """Seconds from `30`, `30s`, `250ms`, `5m` or `1h`; ValueError for anything else."""
     if isinstance(value, bool):
-        raise ValueError(f"bad duration {value!r}")
+        raise ValueError("expected seconds or a duration like 30s, 5m, 1h")
     if isinstance(value, int):
         if value < 0:
             raise ValueError("a duration is zero or more seconds")
         return float(value)
     m = DURATION.match(value)
     if not m:
-        raise ValueError(f"bad duration {value!r}: expected seconds or a duration like 30s, 5m, 1h")
+        raise ValueError("expected seconds or a duration like 30s, 5m, 1h")  # never the value: it may be hostile
     n, unit = int(m.group(1)), m.group(2) or "s"
     return n * {"ms": 0.001, "s": 1, "m": 60, "h": 3600}[unit]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import threading
 import time
@@ -108,7 +109,7 @@ def test_activate_flips_the_live_version_and_records_it(store: Store) -> None:
     store.activate("web", "v2", keep=3)
     assert store.app("web")["live_version"] == "v2"
     assert {v["version"]: v["status"] for v in store.versions("web")} == {"v2": "live", "v1": "retired"}
-    switched = store.events("web")[0]
+    switched = store.events("web", None)[0]
     assert (switched["kind"], switched["detail"]) == ("switched", {"version": "v2", "previous": "v1"})
     assert store.version("web", "v1")["manifest"] == {"port": 80}
 
@@ -127,19 +128,19 @@ def test_activate_refuses_unknown_or_failed_versions_and_changes_nothing(store: 
     store.activate("web", "v1", keep=3)
     store.add_version("web", "acme", "bad", "web:bad", None, {})
     store.fail_version("web", "bad", "health check failed")
-    events = len(store.events("web"))
+    events = len(store.events("web", None))
     with pytest.raises(StoreError, match=f"cannot activate web {target}"):
         store.activate("web", target, keep=3)
     assert store.app("web")["live_version"] == "v1"
     assert store.version("web", "v1")["status"] == "live"
-    assert len(store.events("web")) == events
+    assert len(store.events("web", None)) == events
 
 
 def test_a_failed_first_deploy_leaves_no_app_but_keeps_the_audit(store: Store) -> None:
     store.add_version("web", "acme", "v1", "web:v1", None, {})
     store.fail_version("web", "v1", "x" * 5000)
     assert store.app("web") is None and store.versions("web") == []
-    failed = store.events("web")[0]
+    failed = store.events("web", None)[0]
     assert failed["kind"] == "deploy-failed" and len(failed["detail"]["reason"]) == 2000
 
 
@@ -150,7 +151,7 @@ def test_a_routing_write_is_all_or_nothing(store: Store) -> None:
         store.event(db, "web", "switched", version="v1")
         raise RuntimeError("crash between the two writes")
     assert store.app("web")["live_version"] is None
-    assert [e["kind"] for e in store.events("web")] == ["deploy-started"]
+    assert [e["kind"] for e in store.events("web", None)] == ["deploy-started"]
 
 
 def test_api_key_and_scale_and_delete(store: Store) -> None:
@@ -168,7 +169,7 @@ def test_api_key_and_scale_and_delete(store: Store) -> None:
     store.delete_app("web")
     assert store.app("web") is None
     assert store.query("SELECT count(*) AS n FROM versions WHERE app='web'")[0]["n"] == 0
-    assert [e["kind"] for e in store.events("web")][:3] == ["destroyed", "scaled", "api-key"]
+    assert [e["kind"] for e in store.events("web", None)][:3] == ["destroyed", "scaled", "api-key"]
 
 
 # -- the audit trail -----------------------------------------------------------------------------
@@ -196,9 +197,26 @@ def test_the_audit_trail_is_per_tenant(store: Store) -> None:
     store.add_version("web", "acme", "v1", "web:v1", None, {}, actor="a")
     store.fail_version("web", "v1", "boom", actor="a")  # a failed first deploy: the name is free again
     store.record("web", "secret-set", actor="o", tenant="other", key="K")
-    assert [e["kind"] for e in store.audit("web", "acme")] == ["deploy-failed", "deploy-started"]
     assert [e["kind"] for e in store.audit("web", "other")] == ["secret-set"]
+    assert store.audit("web", "acme") == [], "the name has passed to `other`: acme's entries are of another time"
     assert len(store.audit("web", None)) == 3, "no tenant filter: every entry (the admin's view)"
+
+
+def test_a_later_owner_of_a_reused_name_sees_nothing_of_the_earlier_one(store: Store) -> None:
+    store.add_version("web", "acme", "v1", "web:v1", None, {}, actor="a")
+    store.activate("web", "v1", keep=3, actor="a")
+    store.delete_app("web", actor="a")
+    store.add_version("web", "acme", "v2", "web:v2", None, {}, actor="a")  # acme again: a new incarnation
+    assert [e["kind"] for e in store.audit("web", "acme")] == ["deploy-started", "destroyed", "switched",
+                                                                "deploy-started"], "its own history"
+    store.delete_app("web", actor="a")
+    store.record("web", "lock-acquire", actor="o", tenant="other")  # before its first deploy
+    store.add_version("web", "other", "x1", "web:x1", None, {}, actor="o")
+    for trail in (store.audit("web", "other"), store.events("web", "other")):
+        assert [e["kind"] for e in trail] == ["deploy-started", "lock-acquire"]
+        assert "web:v1" not in json.dumps(trail) and "web:v2" not in json.dumps(trail)
+    assert store.audit("web", "acme") == [], "nor does an earlier owner see the new one"
+    assert len(store.audit("web", None)) == 7, "the admin sees every incarnation"
 
 
 def test_version_2_events_migrate_with_their_apps_tenant(tmp_path: Path) -> None:

@@ -99,7 +99,7 @@ def test_activate_is_transactional_and_keeps_n_versions(tmp_path: Path) -> None:
         store.activate("web", v, keep=2)
     assert store.app("web")["live_version"] == "v5"
     assert [v["version"] for v in store.versions("web")] == ["v5", "v4", "v3"]
-    kinds = [e["kind"] for e in store.events("web")]
+    kinds = [e["kind"] for e in store.events("web", None)]
     assert kinds.count("switched") == 5 and kinds.count("deploy-started") == 5
     store.add_version("web", "t", "bad", "web:bad", None, {})
     store.fail_version("web", "bad", "health check failed")

@@ -9,7 +9,7 @@ from pydantic import Field, field_validator, model_validator
 
 from plat_contract.models import Strict
 from plat_contract.patterns import (
-    MAX_CONCURRENCY, MAX_ENV, MAX_INSTANCES, MEMORY, EnvKey, EnvValue, HealthPath, Port, parse_duration,
+    MAX_CONCURRENCY, MAX_ENV, MAX_IDLE, MAX_INSTANCES, MEMORY, EnvKey, EnvValue, HealthPath, Port, parse_duration,
 )
 
 
@@ -24,7 +24,7 @@ class Scale(Strict):
     @field_validator("idle_timeout")
     @classmethod
     def _duration(cls, value: str | int) -> str | int:
-        parse_duration(value)
+        parse_duration(value, most=MAX_IDLE)
         return value
 
     @model_validator(mode="after")

@@ -40,8 +40,19 @@ HealthPath = Annotated[str, StringConstraints(pattern=HEALTH_PATH.pattern)]
 Port = Annotated[int, Field(ge=1, le=65535)]
 
 
-def parse_duration(value: str | int) -> float:
-    """Seconds from `30`, `30s`, `250ms`, `5m` or `1h`; ValueError for anything else."""
+MAX_IDLE = 30 * 86400
+"""The longest idle timeout an app may ask for (30 days)."""
+
+
+def parse_duration(value: str | int, most: float | None = None) -> float:
+    """Seconds from `30`, `30s`, `250ms`, `5m` or `1h` (at most `most`); ValueError for anything else."""
+    seconds = _seconds(value)
+    if most is not None and seconds > most:
+        raise ValueError(f"at most {int(most)} seconds ({int(most) // 86400} days)" if most >= 86400 else f"at most {most:g} seconds")
+    return seconds
+
+
+def _seconds(value: str | int) -> float:
     if isinstance(value, bool):
         raise ValueError("expected seconds or a duration like 30s, 5m, 1h")
     if isinstance(value, int):

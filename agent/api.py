@@ -331,6 +331,18 @@ def make_api(agent: Agent, bind: str, port: int, ssl_context: ssl.SSLContext | N
             agent.store.add_tenant(name, token_hash(token))
             self.send_json(201, {"name": name, "token": token})
 
+        def r_rotate_token(self, who: Principal, q: dict, tenant: str, **_: str) -> None:
+            if not any(t["name"] == tenant and not t["admin"] for t in agent.store.tenants()):
+                raise AgentError(404, f"no such tenant {tenant!r} (the admin's token is rotated on the host)")
+            token = new_token()
+            agent.store.set_token_hash(tenant, token_hash(token))
+            self.send_json(200, {"name": tenant, "token": token})
+
+        def r_revoke_token(self, who: Principal, q: dict, tenant: str, **_: str) -> None:
+            if not agent.store.revoke_tenant(tenant):
+                raise AgentError(404, f"no such tenant {tenant!r} (the admin's token is rotated on the host)")
+            self.send_json(200, {"name": tenant, "revoked": True})
+
         # -- data plane: async invocations ---------------------------------------------------
         def _async(self, path: str, query: str) -> None:
             status = ASYNC_STATUS.match(path)

@@ -60,10 +60,13 @@ def policy_of(manifest: RunManifest, settings: Settings, app_row: dict[str, Any]
                   stopped_ttl=settings.stopped_ttl, max_paused=settings.max_paused, max_stopped=settings.max_stopped)
 
 
-def spec_of(app: str, version: str, image: str, manifest: RunManifest, tenant: str) -> InstanceSpec:
+def spec_of(app: str, version: str, image: str, manifest: RunManifest, tenant: str,
+            settings: Settings) -> InstanceSpec:
+    """The instance to run; memory and CPU fall back to the agent's defaults (never unlimited)."""
     res = manifest.resources
     return InstanceSpec(app=app, version=version, image=image, port=manifest.port, env=dict(manifest.env),
-                        tenant=tenant, memory=res.memory, cpus=res.cpus)
+                        tenant=tenant, memory=res.memory or settings.default_memory,
+                        cpus=float(res.cpus) if res.cpus else settings.default_cpus)
 
 
 def check_ceilings(min_warm: int, max_instances: int, tenant_cap: int) -> None:
@@ -105,7 +108,7 @@ class Agent:
             return self._app_locks.setdefault(app, threading.Lock())
 
     def _pool(self, app: str, version: str, image: str, manifest: RunManifest, tenant: str) -> AppPool:
-        return AppPool(spec_of(app, version, image, manifest, tenant), policy_of(manifest, self.settings, self.store.app(app)),
+        return AppPool(spec_of(app, version, image, manifest, tenant, self.settings), policy_of(manifest, self.settings, self.store.app(app)),
                        manifest.health, self.driver, self.router,
                        extra_env=lambda: self.secrets.env(app, tenant))
 

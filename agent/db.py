@@ -56,6 +56,10 @@ SCHEMA: list[tuple[str, ...]] = [
                               machine TEXT NOT NULL, pid INTEGER NOT NULL, since REAL NOT NULL,
                               renewed REAL NOT NULL, ttl REAL NOT NULL, tenant TEXT NOT NULL)""",
     ),
+    (
+        # When a tenant's token was revoked (its apps keep serving; a rotation gives it a new one).
+        "ALTER TABLE tenants ADD COLUMN revoked REAL",
+    ),
 ]
 
 
@@ -141,16 +145,25 @@ class Store:
     # -- tenants -----------------------------------------------------------------------------
     def add_tenant(self, name: str, token_hash: str, admin: bool = False) -> None:
         with self.tx() as db:
-            db.execute("INSERT INTO tenants VALUES (?, ?, ?, ?)", (name, token_hash, int(admin), time.time()))
+            db.execute("INSERT INTO tenants (name, token_hash, admin, created) VALUES (?, ?, ?, ?)",
+                       (name, token_hash, int(admin), time.time()))
 
     def set_token_hash(self, name: str, token_hash: str) -> None:
-        """Rotate a tenant's token: the old one stops working at once."""
+        """Rotate a tenant's token (or give a revoked one a new one): the old one stops working at once."""
         with self.tx() as db:
-            if db.execute("UPDATE tenants SET token_hash=? WHERE name=?", (token_hash, name)).rowcount != 1:
+            if db.execute("UPDATE tenants SET token_hash=?, revoked=NULL WHERE name=?",
+                          (token_hash, name)).rowcount != 1:
                 raise StoreError(f"no such tenant {name!r}")
 
+    def revoke_tenant(self, name: str) -> bool:
+        """Make no token the tenant's (the stored value is no SHA-256, so nothing matches it);
+        False when there is no such tenant, or it is the admin's."""
+        with self.tx() as db:
+            return db.execute("UPDATE tenants SET token_hash='revoked:' || lower(hex(randomblob(16))), revoked=? "
+                              "WHERE name=? AND admin=0", (time.time(), name)).rowcount == 1
+
     def tenants(self) -> list[dict[str, Any]]:
-        return self.query("SELECT name, admin, created FROM tenants ORDER BY name")
+        return self.query("SELECT name, admin, created, revoked FROM tenants ORDER BY name")
 
     def tenant_hashes(self) -> list[dict[str, Any]]:
         return self.query("SELECT name, token_hash, admin FROM tenants")

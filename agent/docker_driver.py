@@ -20,6 +20,7 @@ from agent.images import auth_config, parse_reference
 MANAGED = "plat.managed"
 ROLE_INSTANCE = "instance"
 AGENT_LABEL = "plat.agent"
+NETWORK_LABEL = "plat.network"
 
 
 class PullFailed(Exception):
@@ -53,15 +54,21 @@ class Instance:
     """`ip:port` on the agent's network, when running or paused."""
 
 
+def tenant_network(base: str, tenant: str) -> str:
+    """The bridge a tenant's instances share: one per tenant, so no app can reach another
+    tenant's by its address (the engine isolates bridges; HAProxy, on the host, reaches all)."""
+    return f"{base}-{tenant}"
+
+
 def instance_spec(spec: InstanceSpec, network: str, extra_labels: Mapping[str, str] = {}) -> dict[str, Any]:
-    """Keyword arguments for `containers.create`: hardened, unpublished, on the private network."""
+    """Keyword arguments for `containers.create`: hardened, unpublished, on its tenant's network."""
     return {
         "image": spec.image,
         "name": f"plat-{spec.app}-{spec.version[:12]}-{secrets.token_hex(3)}",
         "environment": {**spec.env, "PORT": str(spec.port)},
         "labels": {
             MANAGED: "true", "plat.role": ROLE_INSTANCE, "plat.app": spec.app, "plat.version": spec.version,
-            "plat.tenant": spec.tenant, "plat.port": str(spec.port), **extra_labels,
+            "plat.tenant": spec.tenant, "plat.port": str(spec.port), NETWORK_LABEL: network, **extra_labels,
         },
         "network": network,
         "cap_drop": ["ALL"],
@@ -86,13 +93,24 @@ class DockerDriver:
         self.extra_labels = {**extra_labels, AGENT_LABEL: agent_id}
         """Every instance carries its agent's id: two agents on one engine never adopt or
         remove each other's containers."""
+        self._networks: set[str] = set()
 
-    def ensure_network(self) -> None:
-        if not any(n.name == self.network for n in self.client.networks.list(names=[self.network])):
-            self.client.networks.create(self.network, driver="bridge", labels={MANAGED: "true"})
+    def ensure_network(self, name: str | None = None) -> None:
+        name = name or self.network
+        if name in self._networks:
+            return
+        if not any(n.name == name for n in self.client.networks.list(names=[name])):
+            try:
+                self.client.networks.create(name, driver="bridge", labels={MANAGED: "true"}, check_duplicate=True)
+            except docker.errors.APIError as exc:  # another agent on this engine made it first
+                if exc.status_code != 409:
+                    raise
+        self._networks.add(name)
 
     def create(self, spec: InstanceSpec) -> Instance:
-        container = self.client.containers.create(**instance_spec(spec, self.network, self.extra_labels))
+        network = tenant_network(self.network, spec.tenant)
+        self.ensure_network(network)
+        container = self.client.containers.create(**instance_spec(spec, network, self.extra_labels))
         return self._instance(container)
 
     def start(self, instance_id: str) -> Instance:
@@ -175,7 +193,7 @@ class DockerDriver:
         container.reload()
         labels = container.labels
         port = labels.get("plat.port", "8080")
-        net = container.attrs["NetworkSettings"]["Networks"].get(self.network) or {}
+        net = container.attrs["NetworkSettings"]["Networks"].get(labels.get(NETWORK_LABEL, self.network)) or {}
         ip = net.get("IPAddress") or None
         return Instance(
             id=container.id, name=container.name, app=labels.get("plat.app", ""),

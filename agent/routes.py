@@ -13,18 +13,20 @@ from plat_contract.api import (
     DeployRequest, LockRelease, LockRenew, LockRequest, RollbackRequest, ScaleRequest, SecretValue, TenantCreate,
 )
 from plat_contract.models import Strict
-from plat_contract.patterns import DNS_LABEL, ENV_KEY
+from plat_contract.patterns import DNS_LABEL, ENV_KEY, TENANT
 
 PATH_PARAMS: dict[str, str] = {
     "app": DNS_LABEL.pattern.strip("^$"),
     "key": "[^/]+",  # checked in the handler, so a bad secret name gets a 400 that says why
     "inv": "[0-9a-f]{32}",
+    "tenant": TENANT.pattern.strip("^$"),
 }
 """Each `{name}` of a path template, as the regex dispatch matches it."""
 PATH_SCHEMAS: dict[str, dict[str, Any]] = {
     "app": {"type": "string", "pattern": DNS_LABEL.pattern},
     "key": {"type": "string", "pattern": ENV_KEY.pattern},
     "inv": {"type": "string", "pattern": "^[0-9a-f]{32}$"},
+    "tenant": {"type": "string", "pattern": TENANT.pattern},
 }
 
 
@@ -122,4 +124,8 @@ ROUTES: tuple[Route, ...] = (
     Route("GET", "/v1/tenants", "list_tenants", "Tenants (admin)", admin=True),
     Route("POST", "/v1/tenants", "create_tenant", "Create a tenant; returns its token once (admin)", admin=True,
           body=TenantCreate, ok=201),
+    Route("POST", "/v1/tenants/{tenant}/token", "rotate_token",
+          "Give a tenant a new token (the old one stops working); returns it once (admin)", admin=True),
+    Route("DELETE", "/v1/tenants/{tenant}/token", "revoke_token",
+          "Revoke a tenant's token: nothing it holds works any more; its apps keep serving (admin)", admin=True),
 )

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
-from plat_contract.patterns import MAX_INSTANCES
+from plat_contract.patterns import MAX_INSTANCES, MEMORY
 
 T = TypeVar("T", int, float)
 _HOST = re.compile(r"^[A-Za-z0-9.:-]+$")
@@ -54,6 +54,10 @@ class Settings:
     max_stopped: int = 1
     max_instances: int = 64
     """The most instances a tenant's app may ask for on this host (`max_instances` above it is refused)."""
+    default_memory: str = "512m"
+    """Memory limit of an instance whose manifest sets none."""
+    default_cpus: float = 1.0
+    """CPU limit of an instance whose manifest sets none."""
     async_queue_max: int = 10_000
     """Async invocations an app may have queued or running; more get 429 with Retry-After."""
     async_retention: float = 7 * 86400.0
@@ -125,12 +129,20 @@ class Settings:
             max_paused=num("PLAT_AGENT_MAX_PAUSED", 1, int, 0),
             max_stopped=num("PLAT_AGENT_MAX_STOPPED", 1, int, 0),
             max_instances=num("PLAT_AGENT_MAX_INSTANCES", 64, int, 1, MAX_INSTANCES),
+            default_memory=_memory(get("PLAT_AGENT_DEFAULT_MEMORY", "512m")),
+            default_cpus=num("PLAT_AGENT_DEFAULT_CPUS", 1.0, float, 0.01, 1024.0),
             async_queue_max=num("PLAT_AGENT_ASYNC_QUEUE_MAX", 10_000, int, 1),
             async_retention=num("PLAT_AGENT_ASYNC_RETENTION", 7 * 86400.0, float, 1.0),
             agent_id=get("PLAT_AGENT_ID", "default"),
             tls_cert=cert,
             tls_key=key,
         )
+
+
+def _memory(value: str) -> str:
+    if not MEMORY.match(value):
+        raise ConfigError(f"PLAT_AGENT_DEFAULT_MEMORY={value!r}: expected a size like 256m or 1g")
+    return value
 
 
 def is_loopback(host: str) -> bool:

@@ -195,6 +195,21 @@ class AgentClient:
     def delete_secret(self, app: str, key: str) -> dict[str, Any]:
         return self._call("DELETE", f"/v1/apps/{app}/secrets/{key}")
 
+    # -- tenants (admin) ---------------------------------------------------------------------
+    def tenants(self) -> list[dict[str, Any]]:
+        """`[{"name", "admin", "created", "revoked"}]`: never tokens."""
+        return self._call("GET", "/v1/tenants")
+
+    def create_tenant(self, name: str) -> dict[str, Any]:
+        """`{"name", "token"}`: the token is shown only this once."""
+        return self._call("POST", "/v1/tenants", json={"name": name})
+
+    def rotate_token(self, name: str) -> dict[str, Any]:
+        return self._call("POST", f"/v1/tenants/{name}/token")
+
+    def revoke_token(self, name: str) -> dict[str, Any]:
+        return self._call("DELETE", f"/v1/tenants/{name}/token")
+
     # -- images ------------------------------------------------------------------------------
     def layer_chains(self) -> set[str]:
         """Chain IDs of every layer the host's engine has (send only the others)."""

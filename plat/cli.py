@@ -11,7 +11,7 @@ import typer
 from plat import __version__
 from plat.commands import (
     agent, audit, build, deploy, destroy, detect, dev, doctor, hosts, init, invoke, lock, logs, rollback, run, runtimes,
-    scale, schema, secrets, status,
+    scale, schema, secrets, status, tenants,
 )
 from plat.errors import PlatError
 from plat.ui import err, show_error, show_failure
@@ -45,7 +45,7 @@ def _root(
 
 
 for module in (init, detect, build, run, dev, deploy, invoke, logs, status, rollback, scale, destroy, hosts, secrets,
-               lock, audit, agent, runtimes, schema, doctor):
+               lock, audit, tenants, agent, runtimes, schema, doctor):
     module.register(app)
 
 

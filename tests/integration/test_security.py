@@ -277,3 +277,36 @@ def test_the_activator_asks_for_the_key_of_a_request_that_did_not_pass_the_gatew
     r = httpx.get(f"{agent['gateway']}/keyed/healthz", headers={"X-Plat-Key": key}, timeout=60)
     assert r.status_code == 200 and not r.headers.get("X-Plat-Instance", "").startswith("_activator_")
     acme("DELETE", "/v1/apps/keyed")
+
+
+def test_one_tenants_app_cannot_reach_anothers_by_its_address(
+        agent: dict[str, str], callers: dict[str, Caller], image: str, engine: docker.DockerClient) -> None:  # noqa: F811
+    """Each tenant's instances sit on a bridge of their own: from acme's network, evil's
+    instance does not answer, acme's own does; both are still served through the gateway."""
+    for who in ("acme", "evil"):
+        r = callers[who]("POST", f"/v1/apps/net-{who}/deploy",
+                         {"version": "v1", "image": image, "manifest": {**manifest(), "scale": {"min_warm": 1}}})
+        assert r.status_code == 200, r.text
+
+    def address(app: str) -> tuple[str, str, int]:
+        member = callers[app.removeprefix("net-")]("GET", f"/v1/apps/{app}").json()["instances"][0]
+        container = engine.containers.get(member["id"])
+        network = container.labels["plat.network"]
+        ip = container.attrs["NetworkSettings"]["Networks"][network]["IPAddress"]
+        return network, ip, int(container.labels["plat.port"])
+
+    acme_net, acme_ip, port = address("net-acme")
+    evil_net, evil_ip, _ = address("net-evil")
+    assert acme_net != evil_net
+    probe = ("import socket,sys\n"
+             "for ip in sys.argv[1:]:\n"
+             "    try:\n"
+             f"        socket.create_connection((ip, {port}), timeout=3).close(); print(ip, 'open')\n"
+             "    except OSError as e: print(ip, 'closed', e)\n")
+    agent_image = engine.containers.get(agent["container"]).image.id
+    out = engine.containers.run(agent_image, ["python3", "-c", probe, acme_ip, evil_ip], network=acme_net,
+                                remove=True, entrypoint=[]).decode()
+    assert f"{acme_ip} open" in out and f"{evil_ip} closed" in out, out
+    for who in ("acme", "evil"):
+        assert httpx.get(f"{agent['gateway']}/net-{who}/healthz", timeout=30).status_code == 200
+        callers[who]("DELETE", f"/v1/apps/net-{who}")

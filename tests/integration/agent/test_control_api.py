@@ -179,7 +179,7 @@ def env(tmp_path: Path) -> Iterator[dict[str, Any]]:
 
 def sample_path(pattern: re.Pattern[str]) -> str:
     """A concrete path for a route regex: every group gets a valid sample value."""
-    samples = {"app": "web", "inv": "0" * 32, "key": "API_TOKEN"}
+    samples = {"app": "web", "inv": "0" * 32, "key": "API_TOKEN", "tenant": "other"}
     path = pattern.pattern.strip("^$")
     for name, value in samples.items():
         path = re.sub(rf"\(\?P<{name}>(?:[^()]|\([^()]*\))*\)", value, path)
@@ -250,7 +250,8 @@ def test_the_openapi_schema_documents_every_route(env: dict[str, Any]) -> None:
     assert schema["components"]["securitySchemes"]["bearer"]["scheme"] == "bearer"
     documented = set()
     for template, ops in schema["paths"].items():
-        concrete = template.replace("{app}", "web").replace("{inv}", "0" * 32).replace("{key}", "API_TOKEN")
+        concrete = template.replace("{app}", "web").replace("{inv}", "0" * 32).replace("{key}", "API_TOKEN") \
+            .replace("{tenant}", "other")
         for method in ops:
             documented.add((method.upper(), concrete))
     served = {(r.method, sample_path(r.pattern)) for r in ROUTES}
@@ -273,6 +274,26 @@ def test_tenants_see_and_touch_only_their_own_apps(env: dict[str, Any]) -> None:
     assert status == 403 and "another tenant" in data["error"]
     assert env["store"].app("web")["live_version"] == "v1"
     assert api.call("GET", "/v1/apps/web", t["acme"])[0] == 200
+
+
+@pytest.mark.security
+def test_tenant_tokens_can_be_rotated_and_revoked_by_the_admin(env: dict[str, Any]) -> None:
+    api, t = env["api"], env["tokens"]
+    assert deploy(env, t["acme"], "v1")[0] == 200
+    status, rotated = api.call("POST", "/v1/tenants/acme/token", t["admin"])
+    assert status == 200 and rotated["name"] == "acme" and rotated["token"] not in t.values()
+    assert api.call("GET", "/v1/apps", t["acme"])[0] == 401, "the old token stops working at once"
+    assert [a["app"] for a in api.call("GET", "/v1/apps", rotated["token"])[1]] == ["web"]
+    assert api.call("DELETE", "/v1/tenants/acme/token", t["admin"]) == (200, {"name": "acme", "revoked": True})
+    assert api.call("GET", "/v1/apps", rotated["token"])[0] == 401
+    listed = {x["name"]: x for x in api.call("GET", "/v1/tenants", t["admin"])[1]}
+    assert listed["acme"]["revoked"] and listed["other"]["revoked"] is None
+    assert env["store"].app("web")["live_version"] == "v1", "a revoked tenant's apps keep serving"
+    assert api.call("DELETE", "/v1/tenants/default/token", t["admin"])[0] == 404, "the admin's is rotated on the host"
+    assert api.call("DELETE", "/v1/tenants/nobody/token", t["admin"])[0] == 404
+    back = api.call("POST", "/v1/tenants/acme/token", t["admin"])[1]["token"]
+    assert api.call("GET", "/v1/apps", back)[0] == 200 and not {x["name"]: x for x in api.call(
+        "GET", "/v1/tenants", t["admin"])[1]}["acme"]["revoked"], "a rotation gives a revoked tenant a token again"
 
 
 def test_tenant_creation_rules(env: dict[str, Any]) -> None:

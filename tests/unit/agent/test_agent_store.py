@@ -366,3 +366,17 @@ def test_the_database_is_owner_only_whatever_the_umask(tmp_path: Path) -> None:
         os.umask(old)
     for p in (path, loose, *tmp_path.glob("*.db-wal")):
         assert stat.S_IMODE(p.stat().st_mode) == 0o600, p
+
+
+def test_a_revoked_tenant_matches_no_token_until_it_is_given_one(store: Store) -> None:
+    from agent.tokens import authenticate, token_hash
+
+    store.set_token_hash("acme", token_hash("plat_a"))
+    assert authenticate("Bearer plat_a", store.tenant_hashes()).tenant == "acme"
+    assert store.revoke_tenant("acme") and not store.revoke_tenant("nobody")
+    assert authenticate("Bearer plat_a", store.tenant_hashes()) is None
+    revoked = next(t for t in store.tenants() if t["name"] == "acme")["revoked"]
+    assert revoked and all("token_hash" not in t for t in store.tenants())
+    store.set_token_hash("acme", token_hash("plat_b"))
+    assert authenticate("Bearer plat_b", store.tenant_hashes()).tenant == "acme"
+    assert next(t for t in store.tenants() if t["name"] == "acme")["revoked"] is None

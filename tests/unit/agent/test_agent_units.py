@@ -159,3 +159,23 @@ def test_the_gateway_reaches_the_api_where_it_listens(bind: str, expected: str) 
     from agent.__main__ import control_address
 
     assert control_address(bind, 7070) == expected
+
+
+def test_an_instance_is_hardened_limited_and_on_its_tenants_network() -> None:
+    from agent.core import spec_of
+    from agent.docker_driver import instance_spec, tenant_network
+    from agent.settings import Settings
+    from plat_contract.manifest import RunManifest
+
+    settings = Settings.from_env({"PLAT_AGENT_STATE": "/s"})
+    spec = spec_of("web", "v1", "web:v1", RunManifest(), "acme", settings)
+    assert (spec.memory, spec.cpus) == ("512m", 1.0), "no manifest limit means the agent's default, never none"
+    own = spec_of("web", "v1", "web:v1", RunManifest.model_validate({"resources": {"memory": "1g", "cpus": 2}}),
+                  "acme", settings)
+    assert (own.memory, own.cpus) == ("1g", 2.0)
+    kw = instance_spec(spec, tenant_network("plat", "acme"))
+    assert kw["network"] == "plat-acme" and kw["labels"]["plat.network"] == "plat-acme"
+    assert tenant_network("plat", "acme") != tenant_network("plat", "evil")
+    assert kw["cap_drop"] == ["ALL"] and kw["security_opt"] == ["no-new-privileges"] and kw["read_only"] is True
+    assert (kw["mem_limit"], kw["nano_cpus"], kw["pids_limit"]) == ("512m", 1_000_000_000, 256)
+    assert "ports" not in kw and "privileged" not in kw, "nothing published, nothing privileged"

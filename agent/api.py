@@ -10,6 +10,7 @@ import functools
 import logging
 import queue
 import re
+import select
 import ssl
 import threading
 import time
@@ -228,25 +229,41 @@ def make_api(agent: Agent, bind: str, port: int, ssl_context: ssl.SSLContext | N
             self.wfile.flush()
 
         def _follow(self, members: list, write: Callable[[bytes], None]) -> None:
-            lines: queue.Queue[bytes] = queue.Queue()
+            """Stream new lines until the client goes (then the engine's streams are closed too)."""
+            lines: queue.Queue[bytes] = queue.Queue(maxsize=10_000)
+            streams = [agent.driver.follow(m.id, since=time.time()) for m in members]  # type: ignore[attr-defined]
 
-            def pump(member: Any) -> None:
+            def pump(name: str, stream: Any) -> None:
                 try:
-                    for raw in agent.driver.follow(member.id, since=time.time()):  # type: ignore[attr-defined]
-                        lines.put(f"{member.name} ".encode() + raw)
-                except Exception:
+                    for raw in stream:
+                        lines.put(f"{name} ".encode() + raw)
+                except Exception:  # noqa: BLE001 - the stream was closed, or the instance went
                     return
 
-            for m in members:
-                threading.Thread(target=pump, args=(m,), daemon=True).start()
+            for m, stream in zip(members, streams):
+                threading.Thread(target=pump, args=(m.name, stream), daemon=True).start()
             try:
-                while True:
+                while not self._client_gone():
                     try:
-                        write(lines.get(timeout=15))
+                        write(lines.get(timeout=1))
                     except queue.Empty:
-                        write(b"")  # keep-alive probe: fails once the client is gone
+                        continue
             except OSError:
-                return
+                pass
+            finally:
+                for stream in streams:
+                    getattr(stream, "close", lambda: None)()
+
+        def _client_gone(self) -> bool:
+            """Whether the client closed its end. A follower sends nothing after its GET, so
+            anything readable (the EOF, a TLS close_notify, stray bytes) ends the stream."""
+            try:
+                readable, _, _ = select.select([self.connection], [], [], 0)
+            except (OSError, ValueError):
+                return True
+            if readable:
+                self.close_connection = True
+            return bool(readable)
 
         def r_create_api_key(self, who: Principal, q: dict, app: str, **_: str) -> None:
             self._owned(who, app)

@@ -184,10 +184,11 @@ class DockerDriver:
             return ""
 
     def follow(self, instance_id: str, since: float | None = None) -> Iterator[bytes]:
+        """The instance's log lines as they come; `close()` it to stop (it ends the engine's stream)."""
         kw: dict[str, Any] = {"stream": True, "follow": True, "timestamps": True}
         if since:
             kw["since"] = int(since)
-        yield from self.client.api.logs(instance_id, **kw)
+        return self.client.api.logs(instance_id, **kw)
 
     def _instance(self, container: Container) -> Instance:
         container.reload()

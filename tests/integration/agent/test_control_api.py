@@ -60,6 +60,7 @@ class FakeDriver:
         self.local_images: set[str] = set()
         self.pulls: list[tuple[str, Any, bool]] = []
         self.layers: list[list[str]] = []
+        self.streams: list[FakeStream] = []
         self._ids = itertools.count(1)
 
     def create(self, spec: InstanceSpec) -> Instance:
@@ -109,11 +110,27 @@ class FakeDriver:
             return "Traceback: ImportError: no module named app\n"
         return "listening on :8080\nGET / 200\n"
 
-    def follow(self, instance_id: str, since: float | None = None) -> Iterator[bytes]:
-        return iter(())
+    def follow(self, instance_id: str, since: float | None = None) -> "FakeStream":
+        stream = FakeStream()
+        self.streams.append(stream)
+        return stream
 
     def list(self, app: str | None = None) -> list[Instance]:
         return [i for i in self.instances.values() if app is None or i.app == app]
+
+
+class FakeStream:
+    """An engine log stream that yields one line, then waits until it is closed."""
+
+    def __init__(self) -> None:
+        self.closed = threading.Event()
+
+    def __iter__(self) -> Iterator[bytes]:
+        yield b"2026-12-04T00:00:00Z a new line\n"
+        self.closed.wait()
+
+    def close(self) -> None:
+        self.closed.set()
 
 
 class FakeRouter:
@@ -391,6 +408,23 @@ def test_a_chunked_body_over_the_limit_is_refused(env: dict[str, Any]) -> None:
         assert conn.getresponse().status == 413
     finally:
         conn.close()
+
+
+@pytest.mark.security
+def test_a_log_follower_that_goes_away_ends_its_stream(env: dict[str, Any]) -> None:
+    """`logs?follow=1` streams until its client hangs up; then the engine's streams are closed
+    (a gone client leaves no thread and no engine connection behind)."""
+    deploy(env, env["tokens"]["acme"], "v1")
+    request = (f"GET /v1/apps/web/logs?follow=1&tail=1 HTTP/1.1\r\nHost: x\r\n"
+               f"Authorization: Bearer {env['tokens']['acme']}\r\n\r\n").encode()
+    with socket.create_connection(("127.0.0.1", env["api"].port), timeout=10) as s:
+        s.sendall(request)
+        received = b""
+        while b"a new line" not in received:
+            received += s.recv(65536)
+        assert b"200 OK" in received and b"0\r\n\r\n" not in received, "still streaming"
+    streams = env["driver"].streams
+    assert streams and all(st.closed.wait(10) for st in streams), "the engine's streams are closed"
 
 
 def test_malformed_requests(env: dict[str, Any]) -> None:

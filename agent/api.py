@@ -212,14 +212,16 @@ def make_api(agent: Agent, bind: str, port: int, ssl_context: ssl.SSLContext | N
             members = list(pool.members.values()) if pool else []
             tail, since = _int(q, "tail") or 100, _int(q, "since")
             follow = q.get("follow", ["0"])[0] in ("1", "true")
+            # Read before the headers go out: a failure here is still an error answer, not a cut stream.
+            backlog = [f"{m.name} {line}\n".encode()
+                       for m in members for line in agent.driver.logs(m.id, tail=tail, since=since).splitlines()]
             self.send_response(200)
             self.send_header("Content-Type", "text/plain; charset=utf-8")
             self.send_header("Transfer-Encoding", "chunked")
             self.end_headers()
             write = self._chunk
-            for m in members:
-                for line in agent.driver.logs(m.id, tail=tail, since=since).splitlines():
-                    write(f"{m.name} {line}\n".encode())
+            for chunk in backlog:
+                write(chunk)
             if follow:
                 self._follow(members, write)
             self.wfile.write(b"0\r\n\r\n")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -10,7 +11,7 @@ from typing import Any
 
 from agent import locks
 from agent.db import Store
-from agent.docker_driver import InstanceSpec
+from agent.docker_driver import Instance, InstanceSpec
 from agent.haproxy_config import AppRoute, Server
 from agent.images import all_chains, pull_secrets, redact
 from agent.pool import AppPool, Driver, Member, Router, StartFailed
@@ -113,9 +114,35 @@ class Agent:
                        extra_env=lambda: self.secrets.env(app, tenant))
 
     # -- startup -----------------------------------------------------------------------------
+    def _fault(self, step: str) -> None:
+        if self.settings.fault == step:
+            log.critical("PLAT_AGENT_FAULT=%s: the agent kills itself here (a test of recovery)", step)
+            os._exit(137)
+
+    def reconcile(self, found: list[Instance]) -> None:
+        """Make the store agree with what was serving when the agent last stopped.
+
+        An agent killed after switching traffic to a new version but before recording it finds
+        that version's instances running and the recorded one's gone: the new one was serving,
+        so it becomes live (a first deploy's healthy instances too). Killed any earlier, the
+        recorded version still runs and stays live; the half-made one is marked failed and its
+        instances go as strays."""
+        who = "agent (recovered at start)"
+        for row in self.store.apps():
+            app, live = row["name"], row["live_version"]
+            running = {i.version for i in found if i.app == app and i.state in ("running", "paused")}
+            warming = [v["version"] for v in self.store.versions(app) if v["status"] == "warming" and v["version"] != live]
+            if warming and live not in running and warming[0] in running:  # newest first
+                self.store.activate(app, warming[0], self.settings.keep_versions, who)
+                log.warning("%s: %s was serving when the agent stopped; it is live now", app, warming[0])
+                warming = warming[1:]
+            for version in warming:
+                self.store.fail_version(app, version, "the agent stopped before this deploy finished", who)
+
     def adopt(self) -> None:
         """Re-adopt containers by label after a restart; remove strays. Never duplicates."""
         found = self.driver.list()
+        self.reconcile(found)
         for row in self.store.apps():
             live = row["live_version"] and self.store.version(row["name"], row["live_version"])
             if not live:
@@ -160,9 +187,12 @@ class Agent:
                 self.store.fail_version(app, version, reason, actor)
 
             self._pull(image, pull, fail)
+            self._fault("after-pull")
             pool = self._pool(app, version, image, manifest, tenant)
             self._warm(pool, f"new version {version}", "the old version keeps serving", fail)
+            self._fault("after-warm")
             self._swap(app, pool)
+            self._fault("after-switch")
             self.store.activate(app, version, self.settings.keep_versions, actor)
             return self._result(app, version, image, pool, started)
 

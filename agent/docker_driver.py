@@ -6,6 +6,7 @@ the pool calls. Containers are found again after an agent restart by their `plat
 
 from __future__ import annotations
 
+import logging
 import secrets
 import time
 from collections.abc import Iterator, Mapping
@@ -17,6 +18,7 @@ from docker.models.containers import Container
 
 from agent.images import auth_config, parse_reference
 
+log = logging.getLogger("plat.agent.driver")
 MANAGED = "plat.managed"
 ROLE_INSTANCE = "instance"
 AGENT_LABEL = "plat.agent"
@@ -180,7 +182,8 @@ class DockerDriver:
             kw["since"] = int(since)
         try:
             return self.client.api.logs(instance_id, **kw).decode(errors="replace")
-        except docker.errors.NotFound:
+        except docker.errors.APIError as exc:  # gone, or a value the engine refuses: no lines, and why
+            log.info("logs of %s: %s", instance_id, exc)
             return ""
 
     def follow(self, instance_id: str, since: float | None = None) -> Iterator[bytes]:

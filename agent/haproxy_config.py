@@ -163,7 +163,8 @@ def _backend(route: AppRoute, cfg: GatewayConfig) -> list[str]:
         )
     lines += [
         "    http-request del-header X-Plat-Key",
-        "    http-response set-header X-Plat-Instance %[srv_name] unless { res.hdr(X-Plat-Instance) -m found }",
+        "    http-response set-header X-Plat-Instance %[srv_name] "
+        f"unless {{ res.hdr(X-Plat-Instance) -m found }} || {{ srv_name -m beg {ACTIVATOR_PREFIX} }}",
         "    http-response set-header X-Plat-Cold-Start 0 unless { res.hdr(X-Plat-Cold-Start) -m found }",
         f"    server {cfg.activator_name} {cfg.activator} backup",
     ]

@@ -20,6 +20,11 @@ _HOST = re.compile(r"^[A-Za-z0-9.:-]+$")
 _DOMAIN = re.compile(r"^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)*[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
 
 
+FAULT_POINTS = ("after-pull", "after-warm", "after-switch")
+"""Where a deploy can be cut short by PLAT_AGENT_FAULT: after the image is there, after the new
+instances are healthy, after traffic moved to them but before the store records it."""
+
+
 class ConfigError(ValueError):
     """A PLAT_AGENT_* variable with a value the agent cannot use."""
 
@@ -62,6 +67,9 @@ class Settings:
     """Async invocations an app may have queued or running; more get 429 with Retry-After."""
     async_retention: float = 7 * 86400.0
     """Seconds a finished (done, failed, dead) async invocation is kept for its status and result."""
+    fault: str | None = None
+    """Test-only: the named deploy step (FAULT_POINTS) at which the agent kills itself, as a
+    `kill -9` would, to prove what a restart recovers. Never set it in production."""
     agent_id: str = "default"
     """Labels this agent's instances, so agents sharing an engine leave each other's alone."""
     tls_cert: Path | None = None
@@ -133,10 +141,17 @@ class Settings:
             default_cpus=num("PLAT_AGENT_DEFAULT_CPUS", 1.0, float, 0.01, 1024.0),
             async_queue_max=num("PLAT_AGENT_ASYNC_QUEUE_MAX", 10_000, int, 1),
             async_retention=num("PLAT_AGENT_ASYNC_RETENTION", 7 * 86400.0, float, 1.0),
+            fault=_fault(env.get("PLAT_AGENT_FAULT") or None),
             agent_id=get("PLAT_AGENT_ID", "default"),
             tls_cert=cert,
             tls_key=key,
         )
+
+
+def _fault(value: str | None) -> str | None:
+    if value is not None and value not in FAULT_POINTS:
+        raise ConfigError(f"PLAT_AGENT_FAULT={value!r}: expected one of {', '.join(FAULT_POINTS)}")
+    return value
 
 
 def _memory(value: str) -> str:

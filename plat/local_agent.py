@@ -32,7 +32,7 @@ CONTAINER = "plat-agent"
 """The agent's container name: on hosts, and locally for the default PLAT_HOME."""
 PASSED_THROUGH = ("PLAT_LABELS", "PLAT_AGENT_IDLE_TIMEOUT", "PLAT_AGENT_TICK", "PLAT_AGENT_MAX_ATTEMPTS",
                   "PLAT_AGENT_PAUSED_TTL", "PLAT_AGENT_STOPPED_TTL", "PLAT_AGENT_MAX_PAUSED", "PLAT_AGENT_MAX_STOPPED",
-                  "PLAT_AGENT_DOMAIN", "PLAT_AGENT_KEEP_VERSIONS")
+                  "PLAT_AGENT_DOMAIN", "PLAT_AGENT_KEEP_VERSIONS", "PLAT_AGENT_FAULT")
 """Agent settings the CLI's environment hands to the local agent."""
 NETWORK = "plat"
 

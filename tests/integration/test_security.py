@@ -310,3 +310,55 @@ def test_one_tenants_app_cannot_reach_anothers_by_its_address(
     for who in ("acme", "evil"):
         assert httpx.get(f"{agent['gateway']}/net-{who}/healthz", timeout=30).status_code == 200
         callers[who]("DELETE", f"/v1/apps/net-{who}")
+
+
+def _answers(api: Caller) -> bool:
+    try:
+        return api("GET", "/v1/health").status_code == 200
+    except httpx.TransportError:
+        return False
+
+
+def test_an_agent_killed_mid_deploy_restarts_serving_what_it_was_serving(
+        image: str, engine: docker.DockerClient, tmp_path: Path) -> None:
+    """A test-only setting (PLAT_AGENT_FAULT) kills the agent at a named deploy step, as
+    `kill -9` would; the engine restarts it and it reconciles from what runs. Killed after the
+    switch, the new version serves; killed after warming only, the old one still does."""
+    from tests.integration.conftest import free_port
+
+    env = {"PLAT_HOME": str(tmp_path / "home"), "PLAT_AGENT_API_PORT": str(free_port()),
+           "PLAT_AGENT_GATEWAY_PORT": str(free_port()), "PLAT_AGENT_ACTIVATOR_PORT": str(free_port())}
+
+    def up(fault: str) -> tuple[Caller, str]:
+        res = plat("agent", "up", "--json", env={**env, "PLAT_AGENT_FAULT": fault})
+        assert res.code == 0, res.stderr
+        info = json.loads(res.stdout)
+        token = (tmp_path / "home" / "agent" / "admin-token").read_text().strip()
+        return Caller(info["api"], token), info["gateway"]
+
+    def serving(gateway: str) -> str:
+        return httpx.get(f"{gateway}/killed/healthz", timeout=30).headers.get("X-Plat-Instance", "")
+
+    def deploy(api: Caller, version: str) -> httpx.Response | None:
+        body = {"version": version, "image": image, "manifest": {**manifest(), "scale": {"min_warm": 1}}}
+        try:
+            return api("POST", "/v1/apps/killed/deploy", body)
+        except httpx.TransportError:
+            return None  # the agent died mid-request
+
+    try:
+        api, gateway = up("")
+        assert deploy(api, "v1").status_code == 200
+        for fault, version, expected in (("after-switch", "v2", "v2"), ("after-warm", "v3", "v2")):
+            api, gateway = up(fault)
+            assert deploy(api, version) is None, f"the agent dies {fault}"
+            wait_for(lambda: _answers(api), timeout=60, what="the engine to restart the agent")
+            status = api("GET", "/v1/apps/killed").json()
+            assert status["live_version"] == expected, status
+            assert serving(gateway).startswith(f"plat-killed-{expected}-"), serving(gateway)
+        versions = {v["version"]: v["status"] for v in api("GET", "/v1/apps/killed").json()["versions"]}
+        assert versions["v2"] == "live" and versions["v3"] == "failed", versions
+        trail = api("GET", "/v1/apps/killed/audit").json()
+        assert any(e["kind"] == "switched" and e["actor"] == "agent (recovered at start)" for e in trail)
+    finally:
+        plat("agent", "down", "--purge", env=env)

@@ -114,7 +114,8 @@ def gw(upstreams: dict[str, Upstream]) -> Iterator[tuple[Gateway, Client, dict[s
     state = Path(tempfile.mkdtemp(prefix="plat-gw-"))  # short: a unix socket path has ~100 bytes
     routes: dict[str, AppRoute] = {"web": AppRoute("web", timeout_s=5.0)}
     cfg = GatewayConfig(bind="127.0.0.1", port=free_port(), domain=DOMAIN, state_dir=str(state),
-                        activator=upstreams["activator"].address, control=upstreams["control"].address)
+                        activator=upstreams["activator"].address, control=upstreams["control"].address,
+                        activator_name="_activator_" + "5e" * 16)
     gateway = Gateway(cfg, lambda: list(routes.values()), HAPROXY or "haproxy")
     gateway.start()
     try:
@@ -141,11 +142,14 @@ def in_background(fn: Callable[[], Any]) -> Callable[[], Any]:
 
 def test_an_app_with_no_instance_falls_through_to_the_activator(gw: tuple) -> None:
     _, client, _ = gw
-    status, headers, data = client.request("/web/hello?x=1", {"X-Plat-App": "forged"})
+    gateway = gw[0]
+    status, headers, data = client.request("/web/hello?x=1", {"X-Plat-App": "forged", "X-Plat-Via": "forged"})
     assert status == 200 and data["via"] == "activator"
     assert data["path"] == "/hello?x=1", "the /<app> prefix is stripped"
     assert data["headers"]["x-plat-app"] == "web", "the gateway names the app; a client cannot"
-    assert headers["x-plat-instance"] == "activator" and headers["x-plat-cold-start"] == "1"
+    assert data["headers"]["x-plat-via"] == gateway.cfg.activator_name, "the gateway vouches with its secret name"
+    assert headers["x-plat-cold-start"] == "1"
+    assert "x-plat-instance" not in headers, "the activator's secret name never reaches a client"
 
 
 def test_a_dynamic_server_is_routed_by_path_and_by_host(gw: tuple, upstreams: dict[str, Upstream]) -> None:

@@ -179,7 +179,7 @@ def test_secrets_reach_instances_and_nothing_else(env: dict[str, Any], caplog: p
              e["kind"] == "restart"]
     assert kinds == [("secret-rm", "GREETING"), ("restart", None), ("secret-set", "DB_PASSWORD"),
                      ("secret-set", "GREETING"), ("secret-set", "DB_PASSWORD")]
-    remember((200, env["store"].events("web")))
+    remember((200, env["store"].events("web", None)))
     remember((200, call(env, "GET", "/v1/apps/web")[1]))
     for text in [*responses, caplog.text]:
         assert SECRET not in text, text[:300]
@@ -242,7 +242,7 @@ def test_pulls_with_credentials_never_leak_them(env: dict[str, Any], caplog: pyt
         "version": "v3", "image": "reg:5000/remote/denied:v3", "manifest": manifest, "pull": {"auth": auth}})
     assert status == 422 and data["error"].startswith("could not pull reg:5000/remote/denied:v3: pull access denied")
     assert env["store"].app("web")["live_version"] == "v2", "the old version keeps serving"
-    for text in (json.dumps(data), json.dumps(env["store"].events("web")), json.dumps(audit(env)), caplog.text):
+    for text in (json.dumps(data), json.dumps(env["store"].events("web", None)), json.dumps(audit(env)), caplog.text):
         assert password not in text and "robot-user" not in text
     failed = audit(env)[0]
     assert failed["kind"] == "deploy-failed" and "could not pull" in failed["detail"]["reason"]

@@ -380,3 +380,27 @@ def test_a_revoked_tenant_matches_no_token_until_it_is_given_one(store: Store) -
     store.set_token_hash("acme", token_hash("plat_b"))
     assert authenticate("Bearer plat_b", store.tenant_hashes()).tenant == "acme"
     assert next(t for t in store.tenants() if t["name"] == "acme")["revoked"] is None
+
+
+def test_a_restart_recovers_what_was_serving_when_the_agent_was_killed(store: Store) -> None:
+    from types import SimpleNamespace
+
+    from agent.core import Agent
+    from agent.docker_driver import Instance
+    from agent.settings import Settings
+
+    def run(version: str) -> Instance:
+        return Instance(f"id-{version}", f"web-{version}", "web", version, "running", "10.0.0.2:8080")
+
+    agent = SimpleNamespace(store=store, settings=Settings.from_env({"PLAT_AGENT_STATE": "/s"}))
+    store.add_version("web", "acme", "v1", "web:v1", None, {}, actor="a")
+    store.activate("web", "v1", keep=3)
+    store.add_version("web", "acme", "v2", "web:v2", None, {}, actor="a")  # then killed after the switch
+    Agent.reconcile(agent, [run("v2")])  # type: ignore[arg-type]
+    assert store.app("web")["live_version"] == "v2", "v1's instances were retired: v2 was serving"
+    store.add_version("web", "acme", "v3", "web:v3", None, {}, actor="a")  # then killed after warming
+    Agent.reconcile(agent, [run("v2"), run("v3")])  # type: ignore[arg-type]
+    assert store.app("web")["live_version"] == "v2" and store.version("web", "v3")["status"] == "failed"
+    store.add_version("api", "acme", "a1", "api:a1", None, {}, actor="a")  # a first deploy, killed before warming
+    Agent.reconcile(agent, [])  # type: ignore[arg-type]
+    assert store.app("api") is None, "nothing half-deployed: the name is free again"

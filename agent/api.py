@@ -259,13 +259,12 @@ def make_api(agent: Agent, bind: str, port: int, ssl_context: ssl.SSLContext | N
         def _client_gone(self) -> bool:
             """Whether the client closed its end. A follower sends nothing after its GET, so
             anything readable (the EOF, a TLS close_notify, stray bytes) ends the stream."""
-            try:
-                readable, _, _ = select.select([self.connection], [], [], 0)
-            except (OSError, ValueError):
-                return True
-            if readable:
+            poller = select.poll()  # not select(): it cannot watch descriptors past 1023
+            poller.register(self.connection, select.POLLIN | select.POLLHUP | select.POLLERR)
+            if poller.poll(0):
                 self.close_connection = True
-            return bool(readable)
+                return True
+            return False
 
         def r_create_api_key(self, who: Principal, q: dict, app: str, **_: str) -> None:
             self._owned(who, app)

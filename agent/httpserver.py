@@ -12,6 +12,8 @@ import re
 import socket
 import ssl
 import sys
+import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -29,12 +31,68 @@ def tls_context(cert: Path, key: Path) -> ssl.SSLContext:
 
 
 class Server(ThreadingHTTPServer):
+    """A thread per connection, at most `max_connections` of them (more get a 503 at once),
+    and a whole-request deadline: a client has `request_deadline` seconds from its first byte
+    (or from the end of its previous request) to the end of its headers and body, however
+    slowly it trickles them. Responses (a log stream) are not under the deadline."""
+
     daemon_threads = True
     allow_reuse_address = True
     request_queue_size = 128
+    max_connections = 1024
+    request_deadline = 30.0
     ssl_context: ssl.SSLContext | None = None
     """When set, every connection is TLS: its handshake runs in the connection's own thread
     (under the handler's timeout), so a slow client never holds up `accept`."""
+
+    def __init__(self, *args: Any, **kw: Any) -> None:
+        super().__init__(*args, **kw)
+        self._slots = threading.BoundedSemaphore(self.max_connections)
+        self._deadlines: dict[socket.socket, float] = {}
+        self._watch_lock = threading.Lock()
+        threading.Thread(target=self._reap, name="deadlines", daemon=True).start()
+
+    def watch(self, conn: socket.socket) -> None:
+        with self._watch_lock:
+            self._deadlines[conn] = time.monotonic() + self.request_deadline
+
+    def unwatch(self, conn: socket.socket) -> None:
+        with self._watch_lock:
+            self._deadlines.pop(conn, None)
+
+    def _reap(self) -> None:
+        """Cut connections past their deadline: their blocked read returns and the thread ends."""
+        while True:
+            time.sleep(min(1.0, self.request_deadline / 4))
+            now = time.monotonic()
+            with self._watch_lock:
+                late = [c for c, t in self._deadlines.items() if t < now]
+                for c in late:
+                    del self._deadlines[c]
+            for c in late:
+                try:
+                    c.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        if not self._slots.acquire(blocking=False):
+            try:
+                if self.ssl_context is None:
+                    request.sendall(b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\n"
+                                    b"Retry-After: 1\r\nConnection: close\r\n\r\n")
+            except OSError:
+                pass
+            self.shutdown_request(request)
+            return
+        super().process_request(request, client_address)
+
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self.unwatch(request)
+            self._slots.release()
 
     def get_request(self) -> tuple[socket.socket, Any]:
         sock, addr = self.socket.accept()
@@ -80,9 +138,18 @@ class Handler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - quiet by default
         pass
 
+    server: Server
+
+    def handle_one_request(self) -> None:
+        self.server.watch(self.connection)  # until this request's headers and body are in
+        super().handle_one_request()
+
     def parse_request(self) -> bool:
         self._body_read = False  # one handler serves every request of a keep-alive connection
-        return super().parse_request()
+        ok = super().parse_request()
+        if ok and not self._body_pending():
+            self.server.unwatch(self.connection)
+        return ok
 
     def _body_pending(self) -> bool:
         """Whether body bytes of this request may still be on the wire (refused or never read)."""
@@ -116,6 +183,7 @@ class Handler(BaseHTTPRequestHandler):
             if len(body) < length:
                 raise BadFraming("the body ended before its Content-Length")
         self._body_read = True
+        self.server.unwatch(self.connection)
         return body
 
     def _read_chunked(self) -> bytes:

@@ -424,7 +424,10 @@ def test_a_log_follower_that_goes_away_ends_its_stream(env: dict[str, Any]) -> N
         s.sendall(request)
         received = b""
         while b"a new line" not in received:
-            received += s.recv(65536)
+            try:
+                received += s.recv(65536)
+            except TimeoutError:
+                raise AssertionError(received) from None
         assert b"200 OK" in received and b"0\r\n\r\n" not in received, "still streaming"
     streams = env["driver"].streams
     assert streams and all(st.closed.wait(10) for st in streams), "the engine's streams are closed"
@@ -447,6 +450,53 @@ def test_a_client_that_stalls_mid_headers_is_cut_off(env: dict[str, Any], monkey
         started = time.monotonic()
         assert s.recv(1024) == b""
         assert time.monotonic() - started < 5
+
+
+@pytest.mark.security
+def test_a_client_trickling_its_request_is_cut_at_the_whole_request_deadline(
+        env: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each byte comes well within the socket timeout, but the request never ends: the deadline
+    cuts it, while a normal client is served meanwhile."""
+    monkeypatch.setattr(agent.httpserver.Server, "request_deadline", 1.0)
+    started = time.monotonic()
+    with socket.create_connection(("127.0.0.1", env["api"].port), timeout=10) as s:
+        s.sendall(b"GET /v1/health HTTP/1.1\r\n")
+        try:
+            while time.monotonic() - started < 8:
+                s.sendall(b"X-Slow: x\r\n")
+                assert env["api"].call("GET", "/v1/health", env["tokens"]["acme"])[0] == 200
+                time.sleep(0.3)
+            cut = False
+        except (BrokenPipeError, ConnectionResetError):
+            cut = True
+        assert cut or s.recv(1024) == b"", "the trickling request was cut"
+    assert time.monotonic() - started < 8
+
+
+@pytest.mark.security
+def test_connections_past_the_cap_get_a_503_at_once() -> None:
+    class Small(agent.httpserver.Server):
+        max_connections = 3
+
+    server = Small(("127.0.0.1", 0), _Ok)
+    threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True).start()
+    port = server.server_address[1]
+    try:
+        idle = [socket.create_connection(("127.0.0.1", port), timeout=10) for _ in range(3)]
+        time.sleep(0.2)
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as extra:
+            assert extra.recv(1024).startswith(b"HTTP/1.1 503"), "over the cap: refused, not queued"
+        idle.pop().close()
+        time.sleep(0.3)
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        conn.request("GET", "/")
+        assert conn.getresponse().status == 200, "a freed slot serves again"
+        conn.close()
+        for s in idle:
+            s.close()
+    finally:
+        server.shutdown()
+        server.server_close()
 
 
 def test_a_refused_body_is_never_read_as_the_next_request(env: dict[str, Any]) -> None:

@@ -59,7 +59,7 @@ def slowloris(port: int, n: int, stop: threading.Event, cut: list[int]) -> None:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--slow", type=int, default=500)
-    ap.add_argument("--calls", type=int, default=400)
+    ap.add_argument("--calls", type=int, default=2000)
     args = ap.parse_args()
     agent = BenchAgent()
     try:
@@ -73,7 +73,7 @@ def main() -> None:
         loris.start()
         time.sleep(3)
         beside = calls(port, token, args.calls)
-        time.sleep(30)  # past the whole-request deadline
+        time.sleep(40)  # past the whole-request deadline (30 s), and the slow clients' next sends
         stop.set()
         loris.join(20)
         for name, v in (("alone", alone), (f"beside {args.slow} slow clients", beside)):

@@ -56,9 +56,10 @@ def run(env: Mapping[str, str]) -> None:
     driver = DockerDriver(docker.from_env(timeout=120), settings.network, labels, settings.agent_id)
     driver.ensure_network()
     activator_name = ACTIVATOR_PREFIX + secrets.token_hex(16)
+    internal_key = secrets.token_hex(16)
     gw_cfg = GatewayConfig(bind=settings.gateway_bind, port=settings.gateway_port, domain=settings.domain,
                            state_dir=str(settings.state_dir), activator=f"127.0.0.1:{settings.activator_port}",
-                           activator_name=activator_name,
+                           activator_name=activator_name, internal_key=internal_key,
                            control=control_address(settings.api_bind, settings.api_port), control_tls=settings.tls)
     agent = Agent(settings, store, driver, router=None)  # type: ignore[arg-type]
     gateway = Gateway(gw_cfg, agent.routes, settings.haproxy)
@@ -68,7 +69,8 @@ def run(env: Mapping[str, str]) -> None:
     gateway.start()
     api = make_api(agent, settings.api_bind, settings.api_port, tls)
     activator = make_activator(agent, "127.0.0.1", settings.activator_port, gateway_name=activator_name)
-    invoker = Invoker(store, f"127.0.0.1:{settings.gateway_port}", settings.workers, settings.request_timeout)
+    invoker = Invoker(store, f"127.0.0.1:{settings.gateway_port}", settings.workers, settings.request_timeout,
+                      internal_key=internal_key)
     stop = threading.Event()
 
     def control_loop() -> None:

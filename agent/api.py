@@ -74,8 +74,8 @@ def parse_body(model: type[M], raw: bytes) -> M:
         problems: dict[str, str] = {}
         for e in exc.errors(include_input=False):
             # A union's members show as extra parts (`idle_timeout.str`): name the field once.
-            where = ".".join(p if isinstance(p, int) or _SAFE_KEY.match(p) else "<unknown key>"
-                             for p in e["loc"] if not _UNION_TAG.match(str(p))) or "body"
+            where = ".".join(p if isinstance(p, int) or _SAFE_KEY.fullmatch(p) else "<unknown key>"
+                             for p in e["loc"] if not _UNION_TAG.fullmatch(str(p))) or "body"
             problems.setdefault(where, e["msg"])
         raise ValueError("; ".join(f"{k}: {v}" for k, v in list(problems.items())[:5])) from None
 
@@ -101,7 +101,7 @@ def make_api(agent: Agent, bind: str, port: int, ssl_context: ssl.SSLContext | N
                     self._async(url.path, url.query)
                     return
                 for route in ROUTES:
-                    m = route.pattern.match(url.path)
+                    m = route.pattern.fullmatch(url.path)
                     if m and route.method == self.command:
                         who = authenticate(self.headers.get("Authorization"), agent.store.tenant_hashes())
                         if who is None:
@@ -112,11 +112,13 @@ def make_api(agent: Agent, bind: str, port: int, ssl_context: ssl.SSLContext | N
                             self.send_error_json(403, "this route needs the admin token", code=ErrorCode.ADMIN_ONLY)
                             return
                         self.actor = parse_actor(self.headers.get(ACTOR_HEADER), who.tenant)
+                        if route.body is None and self._body_pending():
+                            self.read_body()  # unused, but read under the deadline, which then stops
                         query = parse_qs(url.query, keep_blank_values=True)
                         route.check_query(query)
                         getattr(self, "r_" + route.handler)(who, query, **m.groupdict())
                         return
-                allowed = sorted({r.method for r in ROUTES if r.pattern.match(url.path)})
+                allowed = sorted({r.method for r in ROUTES if r.pattern.fullmatch(url.path)})
                 if allowed:
                     self.send_json(405, {"error": "method not allowed", "code": ErrorCode.METHOD_NOT_ALLOWED,
                                          "allowed": allowed}, headers={"Allow": ", ".join(allowed)})
@@ -210,7 +212,8 @@ def make_api(agent: Agent, bind: str, port: int, ssl_context: ssl.SSLContext | N
             self._owned(who, app)
             pool = agent.pools.get(app)
             members = list(pool.members.values()) if pool else []
-            tail, since = _int(q, "tail") or 100, _int(q, "since")
+            tail, since = _int(q, "tail"), _int(q, "since")
+            tail = 100 if tail is None else tail
             follow = q.get("follow", ["0"])[0] in ("1", "true")
             # Read before the headers go out: a failure here is still an error answer, not a cut stream.
             backlog = [f"{m.name} {line}\n".encode()
@@ -234,11 +237,19 @@ def make_api(agent: Agent, bind: str, port: int, ssl_context: ssl.SSLContext | N
             """Stream new lines until the client goes (then the engine's streams are closed too)."""
             lines: queue.Queue[bytes] = queue.Queue(maxsize=10_000)
             streams = [agent.driver.follow(m.id, since=time.time()) for m in members]  # type: ignore[attr-defined]
+            done = threading.Event()
 
             def pump(name: str, stream: Any) -> None:
                 try:
                     for raw in stream:
-                        lines.put(f"{name} ".encode() + raw)
+                        while not done.is_set():  # a reader that stopped reading must not pin this thread
+                            try:
+                                lines.put(f"{name} ".encode() + raw, timeout=1)
+                                break
+                            except queue.Full:
+                                continue
+                        if done.is_set():
+                            return
                 except Exception:  # noqa: BLE001 - the stream was closed, or the instance went
                     return
 
@@ -253,6 +264,7 @@ def make_api(agent: Agent, bind: str, port: int, ssl_context: ssl.SSLContext | N
             except OSError:
                 pass
             finally:
+                done.set()
                 for stream in streams:
                     getattr(stream, "close", lambda: None)()
 
@@ -363,7 +375,7 @@ def make_api(agent: Agent, bind: str, port: int, ssl_context: ssl.SSLContext | N
 
         # -- data plane: async invocations ---------------------------------------------------
         def _async(self, path: str, query: str) -> None:
-            status = ASYNC_STATUS.match(path)
+            status = ASYNC_STATUS.fullmatch(path)
             if status and self.command == "GET":
                 row = agent.store.invocation(status["inv"])
                 if row is None or row["app"] != status["app"]:
@@ -371,7 +383,7 @@ def make_api(agent: Agent, bind: str, port: int, ssl_context: ssl.SSLContext | N
                 self._check_app_key(agent.store.app(status["app"]))
                 self.send_json(200, _public(row))
                 return
-            m = ASYNC.match(path)
+            m = ASYNC.fullmatch(path)
             if not m or agent.store.app(m["app"]) is None:
                 raise AgentError(404, "no such app")
             row = agent.store.app(m["app"])

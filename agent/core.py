@@ -11,7 +11,7 @@ from typing import Any
 
 from agent import locks
 from agent.db import Store
-from agent.docker_driver import Instance, InstanceSpec
+from agent.docker_driver import InstanceSpec
 from agent.haproxy_config import AppRoute, Server
 from agent.images import all_chains, pull_secrets, redact
 from agent.pool import AppPool, Driver, Member, Router, StartFailed
@@ -63,11 +63,11 @@ def policy_of(manifest: RunManifest, settings: Settings, app_row: dict[str, Any]
 
 def spec_of(app: str, version: str, image: str, manifest: RunManifest, tenant: str,
             settings: Settings) -> InstanceSpec:
-    """The instance to run; memory and CPU fall back to the agent's defaults (never unlimited)."""
+    """The instance to run. A deploy has put the agent's default limits into the manifest
+    (`with_limits`); a version an older agent stored without them runs as it always did."""
     res = manifest.resources
     return InstanceSpec(app=app, version=version, image=image, port=manifest.port, env=dict(manifest.env),
-                        tenant=tenant, memory=res.memory or settings.default_memory,
-                        cpus=float(res.cpus) if res.cpus else settings.default_cpus)
+                        tenant=tenant, memory=res.memory, cpus=float(res.cpus) if res.cpus else None)
 
 
 def check_ceilings(min_warm: int, max_instances: int, tenant_cap: int) -> None:
@@ -119,39 +119,51 @@ class Agent:
             log.critical("PLAT_AGENT_FAULT=%s: the agent kills itself here (a test of recovery)", step)
             os._exit(137)
 
-    def reconcile(self, found: list[Instance]) -> None:
+    def reconcile(self) -> None:
         """Make the store agree with what was serving when the agent last stopped.
 
-        An agent killed after switching traffic to a new version but before recording it finds
-        that version's instances running and the recorded one's gone: the new one was serving,
-        so it becomes live (a first deploy's healthy instances too). Killed any earlier, the
-        recorded version still runs and stays live; the half-made one is marked failed and its
-        instances go as strays."""
+        A deploy marks its version `switching` just before traffic moves to it (after its health
+        check passed). An agent killed from then until the version is recorded live finds it so:
+        traffic had moved, so it becomes live. A version still `warming` never took traffic: the
+        recorded version stays live, and the half-made one is kept as `retired` (a rollback
+        target that will be health-checked again), or, on a first deploy, dropped with its name.
+        Its instances go as strays."""
         who = "agent (recovered at start)"
         for row in self.store.apps():
             app, live = row["name"], row["live_version"]
-            running = {i.version for i in found if i.app == app and i.state in ("running", "paused")}
-            warming = [v["version"] for v in self.store.versions(app) if v["status"] == "warming" and v["version"] != live]
-            if warming and live not in running and warming[0] in running:  # newest first
-                self.store.activate(app, warming[0], self.settings.keep_versions, who)
-                log.warning("%s: %s was serving when the agent stopped; it is live now", app, warming[0])
-                warming = warming[1:]
-            for version in warming:
-                self.store.fail_version(app, version, "the agent stopped before this deploy finished", who)
+            versions = self.store.versions(app)  # newest first
+            for v in versions:
+                if v["version"] == live and v["status"] != "live":  # a redeploy of the live version
+                    self.store.set_version_status(app, live, "live")
+            leftovers = [v for v in versions if v["status"] in ("warming", "switching") and v["version"] != live]
+            switched = next((v for v in leftovers if v["status"] == "switching"), None)
+            if switched is not None:
+                self.store.activate(app, switched["version"], self.settings.keep_versions, who)
+                log.warning("%s: traffic had moved to %s when the agent stopped; it is live now", app,
+                            switched["version"])
+                live = switched["version"]
+            for v in leftovers:
+                if v is switched:
+                    continue
+                if live:
+                    self.store.set_version_status(app, v["version"], "retired")
+                else:
+                    self.store.fail_version(app, v["version"], "the agent stopped before this deploy finished", who)
 
     def adopt(self) -> None:
         """Re-adopt containers by label after a restart; remove strays. Never duplicates."""
+        self.reconcile()
         found = self.driver.list()
-        self.reconcile(found)
+        keep: set[str] = set()
         for row in self.store.apps():
             live = row["live_version"] and self.store.version(row["name"], row["live_version"])
             if not live:
                 continue
             try:
                 manifest = RunManifest.from_stored(live["manifest"])
-            except ValueError as exc:
-                log.error("not adopting %s %s: its stored manifest breaks today's rules: %s",
-                          row["name"], live["version"], exc)
+            except ValueError as exc:  # its instances are kept (not strays): a redeploy takes them over
+                log.error("not adopting %s %s: %s; redeploy it", row["name"], live["version"], exc)
+                keep.add(row["name"])
                 continue
             pool = self._pool(row["name"], live["version"], live["image"], manifest, row["tenant"])
             pool.adopt([i for i in found if i.app == row["name"] and i.version == live["version"]])
@@ -159,7 +171,7 @@ class Agent:
             self.pools[row["name"]] = pool
         adopted = {m.id for p in self.pools.values() for m in p.members.values()}
         for inst in found:
-            if inst.id not in adopted:
+            if inst.id not in adopted and inst.app not in keep:
                 self.driver.remove(inst.id)
 
     # -- deploy, rollback, restart, destroy, scale ------------------------------------------
@@ -181,6 +193,7 @@ class Agent:
             check_ceilings(scale.min_warm if row_min is None else row_min,
                            scale.max_instances if row_max is None else row_max, self.settings.max_instances)
             started = time.monotonic()
+            manifest = manifest.with_limits(self.settings.default_memory, self.settings.default_cpus)
             self.store.add_version(app, tenant, version, image, digest, manifest.model_dump(mode="json"), actor)
 
             def fail(reason: str) -> None:
@@ -191,7 +204,12 @@ class Agent:
             pool = self._pool(app, version, image, manifest, tenant)
             self._warm(pool, f"new version {version}", "the old version keeps serving", fail)
             self._fault("after-warm")
-            self._swap(app, pool)
+            self.store.set_version_status(app, version, "switching")  # what a restart makes live if we die now
+            try:
+                self._swap(app, pool)
+            except Exception as exc:
+                fail(f"the switch failed: {exc}")
+                raise
             self._fault("after-switch")
             self.store.activate(app, version, self.settings.keep_versions, actor)
             return self._result(app, version, image, pool, started)

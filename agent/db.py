@@ -215,8 +215,15 @@ class Store:
         with self.tx() as db:
             db.execute("UPDATE versions SET status='failed' WHERE app=? AND version=?", (app, version))
             self.event(db, app, "deploy-failed", actor=actor, version=version, reason=reason[-2000:])
-            if not db.execute("SELECT live_version FROM apps WHERE name=?", (app,)).fetchone()[0]:
+            row = db.execute("SELECT live_version FROM apps WHERE name=?", (app,)).fetchone()
+            if row is not None and not row[0]:  # a first deploy that failed: the name is free again
                 db.execute("DELETE FROM apps WHERE name=?", (app,))
+
+    def set_version_status(self, app: str, version: str, status: str) -> None:
+        """`switching` (traffic is about to move to it) or `retired` (kept for rollback)."""
+        assert status in ("switching", "retired", "live")
+        with self.tx() as db:
+            db.execute("UPDATE versions SET status=? WHERE app=? AND version=?", (status, app, version))
 
     def set_scale(self, app: str, min_warm: int | None, max_instances: int | None, actor: str | None = None) -> None:
         with self.tx() as db:

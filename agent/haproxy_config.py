@@ -24,6 +24,7 @@ chosen server's name in `X-Plat-Via` (replacing any client's), so the activator 
 came through the gateway's key check; instances see only their own names, never the secret."""
 _ADDRESS = re.compile(r"^(?:[0-9]{1,3}(?:\.[0-9]{1,3}){3}|\[[0-9a-fA-F:]{2,39}\]|[A-Za-z0-9.-]{1,253}):[0-9]{1,5}$")
 _HEX64 = re.compile(r"^[0-9a-fA-F]{64}$")
+_HEX32 = re.compile(r"^[0-9a-f]{32}$")
 _DOMAIN = re.compile(r"^[a-z0-9.-]{1,253}$")
 _PATH = re.compile(r"^/[A-Za-z0-9_./-]{0,4000}$")
 _BIND = re.compile(r"^[A-Za-z0-9.:\[\]-]{1,255}$")
@@ -79,6 +80,9 @@ class GatewayConfig:
     control: str
     """`host:port` of the agent's API (for /async/...)."""
     activator_name: str = ACTIVATOR_PREFIX + "0" * 32
+    internal_key: str = "0" * 32
+    """What the agent's own invoker shows in `X-Plat-Internal` instead of an app's API key (it
+    stores async requests without their credentials); made at start-up, never leaves the host."""
     control_tls: bool = False
     """Whether the API serves HTTPS (HAProxy then speaks TLS to it; the hop stays on this host)."""
     max_conn: int = 4096
@@ -90,12 +94,13 @@ class GatewayConfig:
         _check(_PATH, self.state_dir, "state directory")
         _check(_ADDRESS, self.activator, "activator address")
         _check(_ACTIVATOR, self.activator_name, "activator name")
+        _check(_HEX32, self.internal_key, "internal key")
         _check(_ADDRESS, self.control, "control address")
         _check_int(self.max_conn, 1, 10_000_000, "maxconn")
 
 
 def backend_name(app: str) -> str:
-    if not _NAME.match(app):
+    if not _NAME.fullmatch(app):
         raise ValueError(f"not a DNS label: {app!r}")
     return f"app_{app}"
 
@@ -159,10 +164,12 @@ def _backend(route: AppRoute, cfg: GatewayConfig) -> list[str]:
         lines.append(
             "    http-request return status 401 content-type application/json "
             "string '{\"error\":\"missing or wrong X-Plat-Key\"}' "
-            f"unless {{ req.hdr(X-Plat-Key),sha2(256),hex,lower -m str {route.api_key_sha256.lower()} }}"
+            f"unless {{ req.hdr(X-Plat-Key),sha2(256),hex,lower -m str {route.api_key_sha256.lower()} }} "
+            f"|| {{ req.hdr(X-Plat-Internal) -m str {cfg.internal_key} }}"
         )
     lines += [
         "    http-request del-header X-Plat-Key",
+        "    http-request del-header X-Plat-Internal",
         "    http-response set-header X-Plat-Instance %[srv_name] "
         f"unless {{ res.hdr(X-Plat-Instance) -m found }} || {{ srv_name -m beg {ACTIVATOR_PREFIX} }}",
         "    http-response set-header X-Plat-Cold-Start 0 unless { res.hdr(X-Plat-Cold-Start) -m found }",

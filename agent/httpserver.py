@@ -65,15 +65,13 @@ class Server(ThreadingHTTPServer):
         while True:
             time.sleep(min(1.0, self.request_deadline / 4))
             now = time.monotonic()
-            with self._watch_lock:
-                late = [c for c, t in self._deadlines.items() if t < now]
-                for c in late:
+            with self._watch_lock:  # held while cutting: a request that just got in is unwatched first
+                for c in [c for c, t in self._deadlines.items() if t < now]:
                     del self._deadlines[c]
-            for c in late:
-                try:
-                    c.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
+                    try:
+                        c.shutdown(socket.SHUT_RDWR)
+                    except OSError:
+                        pass
 
     def process_request(self, request: Any, client_address: Any) -> None:
         if not self._slots.acquire(blocking=False):
@@ -192,7 +190,7 @@ class Handler(BaseHTTPRequestHandler):
             field = self.rfile.readline(1024).split(b";")[0].strip()
             if field.startswith(b"-"):
                 raise BodyTooLarge(field)  # a negative size: refused like a huge one
-            if not _CHUNK_SIZE.match(field):
+            if not _CHUNK_SIZE.fullmatch(field):
                 raise BadFraming("a chunk's size must be hexadecimal")
             size = int(field, 16)
             if len(out) + size > self.max_body:

@@ -29,8 +29,10 @@ def outcome(status: int | None) -> str:
 
 class Invoker:
     def __init__(self, store: Store, gateway: str, workers: int = 2, timeout: float = 30.0,
-                 base_backoff: float = BACKOFF_BASE) -> None:
+                 base_backoff: float = BACKOFF_BASE, internal_key: str | None = None) -> None:
+        """`internal_key`: the gateway's stand-in for an app's API key (the queue keeps none)."""
         self.store = store
+        self.internal_key = internal_key
         self.gateway = gateway
         self.workers = workers
         self.timeout = timeout
@@ -71,6 +73,8 @@ class Invoker:
             # The stored headers hold no framing (api.stored_headers): http.client frames the body
             # itself with one Content-Length, so a chunked original can never be read two ways.
             hdrs = {**job["headers"], "X-Plat-Invocation": job["id"], "X-Plat-Attempt": str(job["attempts"])}
+            if self.internal_key:
+                hdrs["X-Plat-Internal"] = self.internal_key
             conn.request(job["method"], f"/{job['app']}{job['path']}", body=job["body"] or None, headers=hdrs)
             resp = conn.getresponse()
             status, headers, body = resp.status, dict(resp.getheaders()), resp.read()

@@ -102,12 +102,12 @@ class Settings:
 
         def host(key: str) -> str:
             value = get(key, "127.0.0.1")
-            if not _HOST.match(value):
+            if not _HOST.fullmatch(value):
                 raise ConfigError(f"{key}={value!r}: expected an IP address or host name to bind")
             return value
 
         domain = get("PLAT_AGENT_DOMAIN", "plat.localhost").lower()
-        if not _DOMAIN.match(domain):
+        if not _DOMAIN.fullmatch(domain):
             raise ConfigError(f"PLAT_AGENT_DOMAIN={domain!r}: expected a DNS name such as apps.example.com")
         idle = env.get("PLAT_AGENT_IDLE_TIMEOUT")
         api_bind = host("PLAT_AGENT_API_BIND")
@@ -155,7 +155,7 @@ def _fault(value: str | None) -> str | None:
 
 
 def _memory(value: str) -> str:
-    if not MEMORY.match(value):
+    if not MEMORY.fullmatch(value):
         raise ConfigError(f"PLAT_AGENT_DEFAULT_MEMORY={value!r}: expected a size like 256m or 1g")
     return value
 

@@ -133,7 +133,7 @@ class Manifest(_Strict):
     @field_validator("name")
     @classmethod
     def _dns_label(cls, value: str) -> str:
-        if not DNS_LABEL.match(value):
+        if not DNS_LABEL.fullmatch(value):
             raise ValueError(
                 f"{value!r} is not DNS-label safe: use lowercase letters, digits and '-', "
                 f"start and end with a letter or digit, at most 63 characters (e.g. {slugify(value)!r})"
@@ -143,7 +143,7 @@ class Manifest(_Strict):
     @field_validator("health")
     @classmethod
     def _path(cls, value: str) -> str:
-        if not HEALTH_PATH.match(value):
+        if not HEALTH_PATH.fullmatch(value):
             raise ValueError("expected a URL path starting with '/' (no spaces, at most 256 characters)")
         return value
 

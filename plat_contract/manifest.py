@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 
 from plat_contract.models import Strict
 from plat_contract.patterns import (
@@ -46,7 +46,7 @@ class Resources(Strict):
     @field_validator("memory")
     @classmethod
     def _memory(cls, value: str | None) -> str | None:
-        if value is not None and not MEMORY.match(value):
+        if value is not None and not MEMORY.fullmatch(value):
             raise ValueError("expected a size like 256m or 1g")
         return value
 
@@ -64,5 +64,24 @@ class RunManifest(Strict):
     @classmethod
     def from_stored(cls, data: dict[str, Any]) -> RunManifest:
         """A manifest an older agent stored, with keys this one no longer runs on (build,
-        runtime, …) dropped; what is left is held to today's rules (ValueError if it fails)."""
-        return cls.model_validate({k: v for k, v in data.items() if k in cls.model_fields})
+        runtime, …) dropped, and a `min_warm` over `max_instances` (which older agents took)
+        lowered to it; what is left is held to today's rules. ValueError naming the fields
+        (never their values, which may be an app's settings) if it fails."""
+        kept = {k: v for k, v in data.items() if k in cls.model_fields}
+        scale = kept.get("scale")
+        if isinstance(scale, dict):
+            low, high = scale.get("min_warm"), scale.get("max_instances", 4)
+            if isinstance(low, int) and isinstance(high, int) and low > high:
+                kept["scale"] = {**scale, "min_warm": high}
+        try:
+            return cls.model_validate(kept)
+        except ValidationError as exc:
+            fields = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors(include_input=False))
+            raise ValueError(f"stored manifest breaks today's rules: {fields}") from None
+
+    def with_limits(self, memory: str, cpus: float) -> RunManifest:
+        """This manifest with the agent's default memory and CPU limits where it sets none (a
+        deploy stores the result, so a version keeps the limits it was deployed with)."""
+        res = self.resources
+        return self.model_copy(update={"resources": Resources(memory=res.memory or memory,
+                                                              cpus=float(res.cpus) if res.cpus else cpus)})

@@ -59,7 +59,7 @@ def _seconds(value: str | int) -> float:
         if value < 0:
             raise ValueError("a duration is zero or more seconds")
         return float(value)
-    m = DURATION.match(value)
+    m = DURATION.fullmatch(value)
     if not m:
         raise ValueError("expected seconds or a duration like 30s, 5m, 1h")  # never the value: it may be hostile
     n, unit = int(m.group(1)), m.group(2) or "s"

@@ -76,7 +76,7 @@ def check_dockerfile_values(variables: Mapping[str, object], where: str = "") ->
     for key, value in variables.items():
         if isinstance(value, Mapping):
             check_dockerfile_values(value, f"{where}{key}.")
-        elif isinstance(value, str) and value and not DOCKERFILE_WORD.match(value):
+        elif isinstance(value, str) and value and not DOCKERFILE_WORD.fullmatch(value):
             raise PlatError(f"{where}{key} {value!r} cannot go into a Dockerfile",
                             "use letters, digits and ._/:@+- only (an image reference, a name or a path)")
 

@@ -274,8 +274,19 @@ def test_the_activator_asks_for_the_key_of_a_request_that_did_not_pass_the_gatew
     assert reply.startswith(b"HTTP/1.1 200"), reply[:200]
     # Through the gateway: the key is checked there, and the activator (scale from zero) trusts it.
     assert httpx.get(f"{agent['gateway']}/keyed/healthz", timeout=30).status_code == 401
-    r = httpx.get(f"{agent['gateway']}/keyed/healthz", headers={"X-Plat-Key": key}, timeout=60)
+    r = httpx.get(f"{agent['gateway']}/keyed/healthz", headers={"X-Plat-Key": key, "X-Plat-Internal": "0" * 32},
+                  timeout=60)
     assert r.status_code == 200 and not r.headers.get("X-Plat-Instance", "").startswith("_activator_")
+    assert httpx.get(f"{agent['gateway']}/keyed/healthz", headers={"X-Plat-Internal": "0" * 32},
+                     timeout=30).status_code == 401, "a guessed internal key is no key"
+    # An async call is stored without its key, and still delivered: the invoker has its own.
+    r = httpx.get(f"{agent['gateway']}/async/keyed/healthz", headers={"X-Plat-Key": key}, timeout=30)
+    assert r.status_code == 202, r.text
+    inv = r.json()["id"]
+    done = wait_for(lambda: (row := acme("GET", f"/v1/invocations/{inv}").json())["status"] in ("done", "failed",
+                                                                                                 "dead") and row,
+                    timeout=60, what="the keyed app's invocation to finish")
+    assert (done["status"], done["result_status"]) == ("done", 200), done
     acme("DELETE", "/v1/apps/keyed")
 
 
@@ -357,7 +368,7 @@ def test_an_agent_killed_mid_deploy_restarts_serving_what_it_was_serving(
             assert status["live_version"] == expected, status
             assert serving(gateway).startswith(f"plat-killed-{expected}-"), serving(gateway)
         versions = {v["version"]: v["status"] for v in api("GET", "/v1/apps/killed").json()["versions"]}
-        assert versions["v2"] == "live" and versions["v3"] == "failed", versions
+        assert versions["v2"] == "live" and versions["v3"] == "retired", versions
         trail = api("GET", "/v1/apps/killed/audit").json()
         assert any(e["kind"] == "switched" and e["actor"] == "agent (recovered at start)" for e in trail)
     finally:

@@ -386,21 +386,23 @@ def test_a_restart_recovers_what_was_serving_when_the_agent_was_killed(store: St
     from types import SimpleNamespace
 
     from agent.core import Agent
-    from agent.docker_driver import Instance
     from agent.settings import Settings
 
-    def run(version: str) -> Instance:
-        return Instance(f"id-{version}", f"web-{version}", "web", version, "running", "10.0.0.2:8080")
-
     agent = SimpleNamespace(store=store, settings=Settings.from_env({"PLAT_AGENT_STATE": "/s"}))
+    status = lambda v: store.version("web", v)["status"]  # noqa: E731
     store.add_version("web", "acme", "v1", "web:v1", None, {}, actor="a")
     store.activate("web", "v1", keep=3)
-    store.add_version("web", "acme", "v2", "web:v2", None, {}, actor="a")  # then killed after the switch
-    Agent.reconcile(agent, [run("v2")])  # type: ignore[arg-type]
-    assert store.app("web")["live_version"] == "v2", "v1's instances were retired: v2 was serving"
-    store.add_version("web", "acme", "v3", "web:v3", None, {}, actor="a")  # then killed after warming
-    Agent.reconcile(agent, [run("v2"), run("v3")])  # type: ignore[arg-type]
-    assert store.app("web")["live_version"] == "v2" and store.version("web", "v3")["status"] == "failed"
-    store.add_version("api", "acme", "a1", "api:a1", None, {}, actor="a")  # a first deploy, killed before warming
-    Agent.reconcile(agent, [])  # type: ignore[arg-type]
+    store.add_version("web", "acme", "v2", "web:v2", None, {}, actor="a")
+    store.set_version_status("web", "v2", "switching")  # then killed: traffic had moved
+    Agent.reconcile(agent)  # type: ignore[arg-type]
+    assert store.app("web")["live_version"] == "v2" and status("v1") == "retired"
+    store.add_version("web", "acme", "v3", "web:v3", None, {}, actor="a")  # killed while warming
+    Agent.reconcile(agent)  # type: ignore[arg-type]
+    assert store.app("web")["live_version"] == "v2" and status("v3") == "retired", "kept, never live"
+    store.add_version("web", "acme", "v2", "web:v2", None, {}, actor="a")  # a redeploy of the live one, killed
+    Agent.reconcile(agent)  # type: ignore[arg-type]
+    assert store.app("web")["live_version"] == "v2" and status("v2") == "live"
+    for v in ("a1", "a2"):  # two first deploys an older agent left half-made
+        store.add_version("api", "acme", v, f"api:{v}", None, {}, actor="a")
+    Agent.reconcile(agent)  # type: ignore[arg-type]
     assert store.app("api") is None, "nothing half-deployed: the name is free again"

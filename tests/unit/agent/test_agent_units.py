@@ -168,14 +168,27 @@ def test_an_instance_is_hardened_limited_and_on_its_tenants_network() -> None:
     from plat_contract.manifest import RunManifest
 
     settings = Settings.from_env({"PLAT_AGENT_STATE": "/s"})
-    spec = spec_of("web", "v1", "web:v1", RunManifest(), "acme", settings)
-    assert (spec.memory, spec.cpus) == ("512m", 1.0), "no manifest limit means the agent's default, never none"
-    own = spec_of("web", "v1", "web:v1", RunManifest.model_validate({"resources": {"memory": "1g", "cpus": 2}}),
-                  "acme", settings)
+    deployed = RunManifest().with_limits(settings.default_memory, settings.default_cpus)
+    spec = spec_of("web", "v1", "web:v1", deployed, "acme", settings)
+    assert (spec.memory, spec.cpus) == ("512m", 1.0), "a deploy with no limits gets the agent's defaults"
+    own = spec_of("web", "v1", "web:v1", RunManifest.model_validate({"resources": {"memory": "1g", "cpus": 2}})
+                  .with_limits("512m", 1.0), "acme", settings)
     assert (own.memory, own.cpus) == ("1g", 2.0)
+    old = spec_of("web", "v0", "web:v0", RunManifest(), "acme", settings)
+    assert (old.memory, old.cpus) == (None, None), "a version stored by an older agent runs as it did"
     kw = instance_spec(spec, tenant_network("plat", "acme"))
     assert kw["network"] == "plat-acme" and kw["labels"]["plat.network"] == "plat-acme"
     assert tenant_network("plat", "acme") != tenant_network("plat", "evil")
     assert kw["cap_drop"] == ["ALL"] and kw["security_opt"] == ["no-new-privileges"] and kw["read_only"] is True
     assert (kw["mem_limit"], kw["nano_cpus"], kw["pids_limit"]) == ("512m", 1_000_000_000, 256)
     assert "ports" not in kw and "privileged" not in kw, "nothing published, nothing privileged"
+
+
+def test_a_stored_manifest_an_older_agent_took_is_repaired_or_refused_without_its_values() -> None:
+    from plat_contract.manifest import RunManifest
+
+    fixed = RunManifest.from_stored({"scale": {"min_warm": 5}, "runtime": "go", "build": {}})
+    assert (fixed.scale.min_warm, fixed.scale.max_instances) == (4, 4)
+    with pytest.raises(ValueError) as err:
+        RunManifest.from_stored({"env": {"my.var": "s3cret-value"}})
+    assert "env" in str(err.value) and "s3cret-value" not in str(err.value)

@@ -261,7 +261,9 @@ def test_logs_are_tagged_with_the_instance(agent: dict[str, str], flaky: str) ->
 
 
 def test_control_api_against_its_openapi_schema(agent: dict[str, str], flaky: str) -> None:
-    """schemathesis fuzzes every operation: no 5xx, responses match the schema, 405s say Allow."""
+    """schemathesis fuzzes every operation but the log stream (with `follow` it streams until
+    its client goes, which a fuzzer takes for a hang; test_control_api checks its parameters):
+    no 5xx, responses match the schema, 405s say Allow."""
     import subprocess
     import sys
 
@@ -270,7 +272,7 @@ def test_control_api_against_its_openapi_schema(agent: dict[str, str], flaky: st
                           f"Authorization: Bearer {agent['token']}", "--max-examples", "10", "--checks", "all",
                           # A schema-valid deploy of an image that does not exist is rightly refused (422).
                           "--exclude-checks", "positive_data_acceptance", "--request-timeout", "30",
-                          "--phases", "examples,coverage,fuzzing"],
+                          "--phases", "examples,coverage,fuzzing", "--exclude-operation-id", "logs"],
                          capture_output=True, text=True, timeout=600, cwd=tempfile.mkdtemp())
     assert res.returncode == 0, res.stdout[-4000:]
 

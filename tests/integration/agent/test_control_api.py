@@ -433,6 +433,17 @@ def test_a_log_follower_that_goes_away_ends_its_stream(env: dict[str, Any]) -> N
     assert streams and all(st.closed.wait(10) for st in streams), "the engine's streams are closed"
 
 
+def test_the_log_streams_parameters_are_checked(env: dict[str, Any]) -> None:
+    api, acme = env["api"], env["tokens"]["acme"]
+    deploy(env, acme, "v1")
+    for bad in ("tail=-1", "tail=x", "tail=", "since=abc", "follow=yes", "tail=1&tail=2", "tail=100001"):
+        status, data = api.call("GET", f"/v1/apps/web/logs?{bad}", acme)
+        assert status == 400 and data["code"] == "invalid", bad
+    assert api.call("GET", "/v1/apps/web/logs?tail=0", acme)[0] == 200
+    status, text = api.call("GET", "/v1/apps/web/logs?tail=5&since=0&follow=0", acme)
+    assert status == 200 and "listening on :8080" in text
+
+
 def test_malformed_requests(env: dict[str, Any]) -> None:
     api, acme = env["api"], env["tokens"]["acme"]
     assert api.call("POST", "/v1/apps/web/deploy", acme, b"{not json")[0] == 400

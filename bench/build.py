@@ -25,9 +25,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from plat.app import resolve_app  # noqa: E402
-from plat.build.context import materialize, plan_context  # noqa: E402
-from plat.build.pipeline import DIGEST_LABEL, plan_and_tag  # noqa: E402
-from plat.build.tagging import oci_labels  # noqa: E402
+from plat.builder.context import materialize, plan_context  # noqa: E402
+from plat.builder.pipeline import DIGEST_LABEL, plan_and_tag  # noqa: E402
+from plat.builder.tagging import oci_labels  # noqa: E402
 
 LABEL = "plat.bench=build"
 SOURCE_FILE = {"python-flask": "app.py", "nodejs": "server.js", "go": "main.go"}

@@ -164,8 +164,8 @@ def docker_loop(runtime: str, work: Path, runs: int) -> list[float]:
     """A full rebuild of the production image (plat's generated Dockerfile, the engine's layer
     cache warm) and a fresh `docker run`, to the first response with the new code."""
     from plat.app import resolve_app
-    from plat.build.context import plan_context, with_labels
-    from plat.build.docker_backend import build
+    from plat.builder.context import plan_context, with_labels
+    from plat.builder.docker_backend import build
     from plat.docker_client import connect
 
     client = connect()

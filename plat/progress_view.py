@@ -7,7 +7,7 @@ from contextlib import contextmanager
 
 from rich.progress import BarColumn, DownloadColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from plat.build.progress import BuildLog
+from plat.builder.progress import BuildLog
 from plat.ui import err
 
 

@@ -26,8 +26,8 @@ def build(
     """Build a container image from an app: no Dockerfile needed."""
     # Imported here: the Docker SDK is slow to import, and `plat --help` should not wait for it.
     from plat.app import resolve_app
-    from plat.build.pipeline import build_app, publish
-    from plat.build.source import open_source
+    from plat.builder.pipeline import build_app, publish
+    from plat.builder.source import open_source
     from plat.docker_client import connect
     from plat.progress_view import build_progress, push_progress
 

@@ -35,8 +35,8 @@ def deploy(
     or through `registry:`), then hosts switch batch by batch; if one fails, the others go back.
     """
     from plat.app import agent_manifest, resolve_app
-    from plat.build.pipeline import build_app, image_repository
-    from plat.build.source import open_source
+    from plat.builder.pipeline import build_app, image_repository
+    from plat.builder.source import open_source
     from plat.docker_client import connect
     from plat.fleet.rollout import Release
     from plat.fleet.select import check_delivery, fleet_of
@@ -60,7 +60,7 @@ def deploy(
             with build_progress(app.name, quiet=json_) as on_event:
                 built = build_app(client, app, tag=tag, on_event=on_event)
             if fleet.registry:
-                from plat.build.pipeline import publish
+                from plat.builder.pipeline import publish
                 from plat.progress_view import push_progress
 
                 with push_progress(built.image, quiet=json_) as on_push:
@@ -72,7 +72,7 @@ def deploy(
 
 def _deploy_local(app: Any, json_: bool) -> None:
     from plat.app import agent_manifest
-    from plat.build.pipeline import build_app
+    from plat.builder.pipeline import build_app
     from plat.docker_client import connect
     from plat.progress_view import build_progress
     from plat.targets import local

@@ -22,8 +22,8 @@ def run(
     """Build the app and run it locally on 127.0.0.1 until Ctrl-C."""
     # Imported here: the Docker SDK is slow to import, and `plat --help` should not wait for it.
     from plat.app import resolve_app
-    from plat.build.pipeline import build_app
-    from plat.build.source import open_source
+    from plat.builder.pipeline import build_app
+    from plat.builder.source import open_source
     from plat.docker_client import connect
     from plat.progress_view import build_progress
     from plat.runner import container_spec, published_port, remove, start, wait_healthy

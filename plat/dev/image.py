@@ -14,10 +14,10 @@ from dataclasses import replace
 from pathlib import Path
 
 from plat.app import AppSpec
-from plat.build.context import (
+from plat.builder.context import (
     EXTRA_CA_NAME, SCAFFOLD_DIR, ContextPlan, base_images, check_dockerfile_values, extra_ca_files, label_instruction,
 )
-from plat.build.progress import BuildLog
+from plat.builder.progress import BuildLog
 from plat.dev.config import DevConfig
 from plat.errors import PlatError
 from plat.paths import read_tree_file
@@ -109,6 +109,6 @@ def image_tag(app: AppSpec, frontend: bool = False) -> str:
 def build_image(client, plan: ContextPlan, tag: str,  # type: ignore[no-untyped-def]
                 on_event: Callable[[BuildLog], None] = lambda log: None) -> str:
     """Build (the engine's layer cache makes an unchanged one quick); returns the image id."""
-    from plat.build.docker_backend import build
+    from plat.builder.docker_backend import build
 
     return build(client, plan, tag, labels={}, on_event=on_event).image_id or tag

@@ -76,7 +76,7 @@ def deploy_fleet(fleet: Fleet, settings: AgentSettings, release: Release, *, loc
                  force: bool = False, keep_on_failure: bool = False, install_docker: bool = False,
                  on_event: Callable[[str, str], None] = lambda h, w: None,
                  on_progress: Callable[[str, int, int], None] = lambda h, s, t: None) -> FleetDeploy:
-    from plat.build.pipeline import registry_auth
+    from plat.builder.pipeline import registry_auth
     from plat.local_agent import ensure_image
     from plat.remote.delivery import SavedImage, deliver
 

@@ -24,7 +24,7 @@ import docker
 import httpx
 import pytest
 
-from plat.build.pipeline import push
+from plat.builder.pipeline import push
 from tests.integration.conftest import LABEL, ROOT, SESSION, free_port, wait_for
 
 pytestmark = pytest.mark.integration

@@ -1,4 +1,4 @@
-"""plat.build.archive: hostile archives are refused and never write outside dest."""
+"""plat.builder.archive: hostile archives are refused and never write outside dest."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from plat.build.archive import _copy_capped, is_archive, unpack_archive
+from plat.builder.archive import _copy_capped, is_archive, unpack_archive
 from plat.errors import PlatError
 
 # -- building crafted archives --------------------------------------------------------

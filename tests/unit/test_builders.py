@@ -6,10 +6,10 @@ import git
 import pytest
 
 from plat.app import AppSpec
-from plat.build.docker_backend import build_failure
-from plat.build.kaniko import executor_args
-from plat.build.progress import BuildLog
-from plat.build.tagging import oci_labels, source_version
+from plat.builder.docker_backend import build_failure
+from plat.builder.kaniko import executor_args
+from plat.builder.progress import BuildLog
+from plat.builder.tagging import oci_labels, source_version
 from plat.config import Manifest
 from plat.runner import container_spec
 
@@ -116,7 +116,7 @@ def test_oci_labels() -> None:
 @pytest.mark.parametrize(("repo", "ok"), [("app", False), ("team/app", False), ("localhost/app", True),
                                            ("127.0.0.1:5000/app", True), ("registry.example.com/t/app", True)])
 def test_names_registry(repo: str, ok: bool) -> None:
-    from plat.build.pipeline import names_registry
+    from plat.builder.pipeline import names_registry
 
     assert names_registry(repo) is ok
 

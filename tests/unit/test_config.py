@@ -108,7 +108,7 @@ def test_values_bound_for_a_dockerfile_are_one_word(build: dict, key: str) -> No
 
 
 def test_the_scaffold_renderer_refuses_what_plat_yaml_would_have(tmp_path: Path) -> None:
-    from plat.build.context import check_dockerfile_values
+    from plat.builder.context import check_dockerfile_values
 
     check_dockerfile_values({"app": "shop", "base_image": "registry:5000/py@sha256:" + "a" * 64, "port": 8080,
                              "images": {"node": "node:20-slim"}, "frontend": None, "files": frozenset({"a b"})})

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from plat.app import AppSpec, resolve_app
-from plat.build.context import content_hash, materialize, plan_context, source_files, write_tar
+from plat.builder.context import content_hash, materialize, plan_context, source_files, write_tar
 from plat.config import Manifest
 from plat.errors import PlatError
 from plat.runtimes.registry import load_runtimes
@@ -137,7 +137,7 @@ def test_build_context_cannot_escape_the_app(tmp_path: Path) -> None:
 
 
 def test_labels_become_one_instruction_in_the_generated_dockerfile(tmp_path: Path) -> None:
-    from plat.build.context import label_instruction, with_labels
+    from plat.builder.context import label_instruction, with_labels
 
     assert label_instruction({"b": 'say "hi"', "a": "1"}) == 'LABEL "a"="1" "b"="say \\"hi\\""'
     plan = plan_context(toy_app(tmp_path), env={})
@@ -148,7 +148,7 @@ def test_labels_become_one_instruction_in_the_generated_dockerfile(tmp_path: Pat
 
 
 def test_user_dockerfile_is_never_edited_for_labels(tmp_path: Path) -> None:
-    from plat.build.context import with_labels
+    from plat.builder.context import with_labels
 
     app_dir = app_tree(tmp_path)
     (app_dir / "Dockerfile").write_text("FROM scratch\n")

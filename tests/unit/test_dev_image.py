@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from plat.app import resolve_app
-from plat.build.context import EXTRA_CA_NAME
+from plat.builder.context import EXTRA_CA_NAME
 from plat.dev.config import dev_config
 from plat.dev.image import SUPERVISOR, dev_context, finish, image_tag, pyproject_requirements
 

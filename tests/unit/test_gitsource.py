@@ -1,4 +1,4 @@
-"""plat.build.gitsource: which Git URLs and refs are accepted, and a real local clone."""
+"""plat.builder.gitsource: which Git URLs and refs are accepted, and a real local clone."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 import git
 import pytest
 
-from plat.build.gitsource import check_git_ref, check_git_url, clone, looks_like_git_url, redact_url
+from plat.builder.gitsource import check_git_ref, check_git_url, clone, looks_like_git_url, redact_url
 from plat.errors import PlatError
 
 
@@ -230,7 +230,7 @@ def test_clone_failure_names_url_without_credentials(tmp_path: Path) -> None:
 
 def test_clone_environment_restricts_protocols(origin: dict[str, str], tmp_path: Path) -> None:
     """The env clone() gives git really does forbid file:// for remote URLs (and allows it for local paths)."""
-    from plat.build.gitsource import _git_env
+    from plat.builder.gitsource import _git_env
 
     with pytest.raises(git.GitCommandError, match="transport 'file' not allowed"):
         git.Repo.clone_from(origin["path"], tmp_path / "remote-style", env=_git_env(local=False))

@@ -12,8 +12,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from plat.build.archive import is_archive, unpack_archive
-from plat.build.gitsource import check_git_url, clone, looks_like_git_url, redact_url
+from plat.builder.archive import is_archive, unpack_archive
+from plat.builder.gitsource import check_git_url, clone, looks_like_git_url, redact_url
 from plat.errors import PlatError
 
 

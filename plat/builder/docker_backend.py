@@ -6,8 +6,8 @@ import tempfile
 from collections.abc import Callable, Mapping
 
 
-from plat.build.context import ContextPlan, write_tar
-from plat.build.progress import BuildLog
+from plat.builder.context import ContextPlan, write_tar
+from plat.builder.progress import BuildLog
 from plat.docker_client import docker
 from plat.errors import PlatError
 

@@ -9,10 +9,10 @@ from typing import Literal
 
 
 from plat.app import AppSpec
-from plat.build import docker_backend, kaniko
-from plat.build.context import ContextPlan, content_hash, plan_context, with_labels
-from plat.build.progress import BuildLog
-from plat.build.tagging import SourceVersion, oci_labels, source_version
+from plat.builder import docker_backend, kaniko
+from plat.builder.context import ContextPlan, content_hash, plan_context, with_labels
+from plat.builder.progress import BuildLog
+from plat.builder.tagging import SourceVersion, oci_labels, source_version
 from plat.docker_client import docker, extra_labels
 from plat.errors import PlatError
 

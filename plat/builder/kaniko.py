@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 
 
-from plat.build.context import ContextPlan, materialize
+from plat.builder.context import ContextPlan, materialize
 from plat.docker_client import docker
 from plat.errors import PlatError
 

@@ -16,7 +16,8 @@ from typing import Any
 import docker
 from docker.models.containers import Container
 
-from agent.images import auth_config, parse_reference
+from agent.images import auth_config
+from plat_contract.images import parse_reference
 
 log = logging.getLogger("plat.agent.driver")
 MANAGED = "plat.managed"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from typing import Literal
@@ -15,6 +14,8 @@ from plat.builder.progress import BuildLog
 from plat.builder.tagging import SourceVersion, oci_labels, source_version
 from plat.docker_client import docker, extra_labels
 from plat.errors import PlatError
+from plat.registry import registry_auth
+from plat_contract.images import parse_reference
 
 Backend = Literal["docker", "kaniko"]
 DIGEST_LABEL = "plat.context-digest"
@@ -72,22 +73,10 @@ def existing_build(client: docker.DockerClient, ref: str, digest: str) -> str | 
     return image.id if image.labels.get(DIGEST_LABEL) == digest else None
 
 
-def registry_auth(env: Mapping[str, str] | None = None) -> dict[str, str] | None:
-    """Registry credentials from PLAT_REGISTRY_USERNAME / PLAT_REGISTRY_PASSWORD (never argv)."""
-    env = os.environ if env is None else env
-    user, password = env.get("PLAT_REGISTRY_USERNAME"), env.get("PLAT_REGISTRY_PASSWORD")
-    return {"username": user, "password": password} if user and password else None
-
-
-def names_registry(repo: str) -> bool:
-    """Whether an image repository starts with a registry host (`host.tld/`, `host:port/`, `localhost/`)."""
-    first, sep, _ = repo.partition("/")
-    return bool(sep) and ("." in first or ":" in first or first == "localhost")
-
-
 def push(client: docker.DockerClient, ref: str, on_status: Callable[[dict], None] = lambda e: None) -> None:
-    repo, tag = ref.rsplit(":", 1)
-    if not names_registry(repo):
+    parsed = parse_reference(ref)
+    repo, tag = parsed.push_args()
+    if parsed.registry is None:
         raise PlatError(f"cannot push {ref}: it names no registry",
                         "set `registry:` in plat.yaml (e.g. registry.example.com/team) or pass --tag REGISTRY/NAME")
     try:

@@ -295,8 +295,13 @@ def registry_check(registry: str, get: Callable[..., Any] | None = None, certs_d
     import httpx
 
     name = "registry"
-    host = registry.partition("/")[0]
-    if not ("." in host or ":" in host or host == "localhost"):
+    from plat_contract.images import parse_reference
+
+    try:
+        host = parse_reference(f"{registry}/probe").registry
+    except ValueError:
+        host = None
+    if host is None:
         return Check(name, FAIL, f"{registry!r} names no registry host",
                      "set `registry:` to HOST[:PORT]/PATH, e.g. registry.example.com/team")
     get = get or httpx.get

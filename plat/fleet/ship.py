@@ -23,6 +23,7 @@ from plat.fleet.lock import FleetLock
 from plat.fleet.rollout import HostResult, Release, outcome, rollout
 from plat.fleet.select import Fleet
 from plat.paths import plat_home
+from plat_contract.images import parse_reference
 
 
 @dataclass
@@ -76,7 +77,7 @@ def deploy_fleet(fleet: Fleet, settings: AgentSettings, release: Release, *, loc
                  force: bool = False, keep_on_failure: bool = False, install_docker: bool = False,
                  on_event: Callable[[str, str], None] = lambda h, w: None,
                  on_progress: Callable[[str, int, int], None] = lambda h, s, t: None) -> FleetDeploy:
-    from plat.builder.pipeline import registry_auth
+    from plat.registry import registry_auth
     from plat.local_agent import ensure_image
     from plat.remote.delivery import SavedImage, deliver
 
@@ -152,9 +153,7 @@ def deploy_fleet(fleet: Fleet, settings: AgentSettings, release: Release, *, loc
 def _pull(conn: HostConnection, image: str, auth: dict[str, str] | None) -> None:
     from plat.docker_client import docker
 
-    repo, _, tag = image.rpartition(":")
-    if "/" in tag or not repo:
-        repo, tag = image, "latest"
+    repo, tag = parse_reference(image).pull_args()
     try:
         conn.docker.images.pull(repo, tag=tag, auth_config=auth)
     except docker.errors.APIError as exc:

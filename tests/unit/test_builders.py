@@ -115,10 +115,11 @@ def test_oci_labels() -> None:
 
 @pytest.mark.parametrize(("repo", "ok"), [("app", False), ("team/app", False), ("localhost/app", True),
                                            ("127.0.0.1:5000/app", True), ("registry.example.com/t/app", True)])
-def test_names_registry(repo: str, ok: bool) -> None:
-    from plat.builder.pipeline import names_registry
+def test_the_one_reference_parser_says_which_names_a_registry(repo: str, ok: bool) -> None:
+    from plat_contract.images import parse_reference
 
-    assert names_registry(repo) is ok
+    assert (parse_reference(f"{repo}:v1").registry is not None) is ok
+    assert parse_reference(f"{repo}:v1").push_args() == (repo, "v1")
 
 
 def test_docker_sdk_is_imported_without_paramiko() -> None:

@@ -6,7 +6,8 @@ import hashlib
 
 import pytest
 
-from agent.images import ImageRef, all_chains, auth_config, chain_ids, parse_reference, pull_secrets, redact
+from agent.images import all_chains, auth_config, chain_ids, pull_secrets, redact
+from plat_contract.images import ImageRef, parse_reference
 from plat_contract.api import Pull
 
 DIGEST = "sha256:" + "ab" * 32

@@ -10,8 +10,27 @@ import typer
 
 from plat import __version__
 from plat.commands import (
-    agent, audit, build, deploy, destroy, detect, dev, doctor, hosts, init, invoke, lock, logs, rollback, run, runtimes,
-    scale, schema, secrets, status, tenants,
+    agent,
+    audit,
+    build,
+    deploy,
+    destroy,
+    detect,
+    dev,
+    doctor,
+    hosts,
+    init,
+    invoke,
+    lock,
+    logs,
+    rollback,
+    run,
+    runtimes,
+    scale,
+    schema,
+    secrets,
+    status,
+    tenants,
 )
 from plat.errors import PlatError
 from plat.ui import err, show_error, show_failure

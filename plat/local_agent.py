@@ -23,7 +23,7 @@ import httpx
 from plat import __version__
 from plat.builder.context import ContextPlan, content_hash, source_files
 from plat.builder.docker_backend import build as docker_build
-from plat.builder.pipeline import existing_build, DIGEST_LABEL
+from plat.builder.pipeline import DIGEST_LABEL, existing_build
 from plat.docker_client import docker, extra_labels
 from plat.errors import PlatError
 from plat.paths import agent_dir, default_plat_home, plat_home

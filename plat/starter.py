@@ -7,9 +7,9 @@ from pathlib import Path
 
 from plat.config import slugify
 from plat.errors import PlatError
-from plat.templating import render_tree
 from plat.paths import examples_dir
 from plat.runtimes.registry import Runtime
+from plat.templating import render_tree
 
 _SKIP = {"node_modules", "__pycache__", ".venv", "dist"}
 

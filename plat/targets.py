@@ -77,7 +77,7 @@ def each_agent(sc: Scope, fn: Callable[[AgentClient], T]) -> list[tuple[str, T |
     """Run `fn` against every agent in scope: (host, result, error) per host, in host order."""
     if sc.fleet is None:
         return [("local", fn(local().client), None)]
-    from plat.fleet.connect import each
+    from plat.parallel import each
 
     with connected(sc.fleet, sc.settings) as conns:
         return [(c.name, r, e) for c, r, e in each(sorted(conns.values(), key=lambda c: c.name),

@@ -20,7 +20,6 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import IO
 
-
 from plat.app import AppSpec
 from plat.docker_client import docker
 from plat.errors import PlatError

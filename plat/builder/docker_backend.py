@@ -5,7 +5,6 @@ from __future__ import annotations
 import tempfile
 from collections.abc import Callable, Mapping
 
-
 from plat.builder.context import ContextPlan, write_tar
 from plat.builder.progress import BuildLog
 from plat.docker_client import docker

@@ -11,7 +11,6 @@ import tempfile
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
-
 from plat.builder.context import ContextPlan, materialize
 from plat.docker_client import docker
 from plat.errors import PlatError

@@ -6,7 +6,6 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from typing import Literal
 
-
 from plat.app import AppSpec
 from plat.builder import docker_backend, kaniko
 from plat.builder.context import ContextPlan, content_hash, plan_context, with_labels

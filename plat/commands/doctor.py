@@ -341,7 +341,7 @@ def registry_check(registry: str, get: Callable[..., Any] | None = None, certs_d
 # -- the command ------------------------------------------------------------------------------
 def run_checks(app_dir: str, environment: str | None) -> list[Check]:
     """Every check for this machine and the app in `app_dir`, in display order."""
-    from plat.fleet.connect import each
+    from plat.parallel import each
 
     checks: list[Check] = []
     docker, client = docker_check()

@@ -44,7 +44,13 @@ def trust(
                                                      "fingerprint.")] = None,
 ) -> None:
     """Show a host's SSH key fingerprint, then add it to known_hosts once you confirm."""
-    from plat.remote.ssh import fingerprint, load_ssh_config, parse_address, resolve, scan_host_key
+    from plat.remote.ssh import (
+        fingerprint,
+        load_ssh_config,
+        parse_address,
+        resolve,
+        scan_host_key,
+    )
     from plat.remote.ssh import trust as add_key
 
     config = load_ssh_config()
@@ -71,8 +77,8 @@ def bootstrap(
     """Check Docker, install or upgrade the agent, start it supervised. Rerunning changes nothing."""
     from plat.docker_client import connect
     from plat.fleet.bootstrap import bootstrap as boot
-    from plat.fleet.connect import each
     from plat.local_agent import ensure_image
+    from plat.parallel import each
     from plat.progress_view import fleet_progress
     from plat.remote.delivery import SavedImage
     from plat.targets import connected, raise_failures, scope

@@ -10,7 +10,13 @@ from rich.prompt import Prompt
 from plat.config import DNS_LABEL
 from plat.errors import PlatError
 from plat.runtimes.registry import get_runtime, load_runtimes
-from plat.starter import check_target, copy_example, default_name, starter_files, write_files
+from plat.starter import (
+    check_target,
+    copy_example,
+    default_name,
+    starter_files,
+    write_files,
+)
 from plat.ui import note, print_json
 
 EXAMPLES = """Examples:

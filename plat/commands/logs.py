@@ -6,11 +6,10 @@ import time
 from typing import Annotated
 
 import typer
+from rich.text import Text
 
 from plat.commands._fleet_options import AppDir, Env, Hosts, Labels
 from plat.errors import PlatError
-from rich.text import Text
-
 from plat.ui import out, styled
 
 EXAMPLES = """Examples:
@@ -31,8 +30,8 @@ def logs(
     label: Labels = [],
 ) -> None:
     """Logs of every instance of an app on every host, each line tagged with host and instance."""
-    from plat_contract.patterns import parse_duration
     from plat.targets import connected, local, scope
+    from plat_contract.patterns import parse_duration
 
     try:
         since_ts = int(time.time() - parse_duration(since)) if since else None

@@ -15,7 +15,13 @@ from pathlib import Path
 
 from plat.app import AppSpec
 from plat.builder.context import (
-    EXTRA_CA_NAME, SCAFFOLD_DIR, ContextPlan, base_images, check_dockerfile_values, extra_ca_files, label_instruction,
+    EXTRA_CA_NAME,
+    SCAFFOLD_DIR,
+    ContextPlan,
+    base_images,
+    check_dockerfile_values,
+    extra_ca_files,
+    label_instruction,
 )
 from plat.builder.progress import BuildLog
 from plat.dev.config import DevConfig

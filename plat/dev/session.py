@@ -14,14 +14,15 @@ import httpx
 from plat.app import AppSpec
 from plat.config import load_manifest
 from plat.dev import image as dev_image
-from plat.paths import read_tree_file
 from plat.dev import plan
 from plat.dev.config import DevConfig
 from plat.dev.pump import Tracked
 from plat.dev.view import View
 from plat.docker_client import docker, extra_labels
 from plat.errors import PlatError
+from plat.paths import read_tree_file
 from plat.runner import remove
+
 
 def pick_port(preferred: int) -> tuple[int, bool]:
     """`preferred` when it is free on 127.0.0.1, else a free port (and False)."""

@@ -15,7 +15,12 @@ from typing import Any
 from plat import __version__
 from plat.config import AgentSettings
 from plat.errors import PlatError
-from plat.fleet.connect import AGENT_CONTAINER, AGENT_STATE, REMOTE_API_PORT, HostConnection
+from plat.fleet.connect import (
+    AGENT_CONTAINER,
+    AGENT_STATE,
+    REMOTE_API_PORT,
+    HostConnection,
+)
 
 INSTALL_DOCKER = ("set -e; if [ \"$(id -u)\" = 0 ]; then SUDO=; else SUDO='sudo -n'; fi; "
                   ". /etc/os-release; case \"$ID $ID_LIKE\" in *debian*|*ubuntu*) ;; "

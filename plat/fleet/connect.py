@@ -11,20 +11,18 @@ from __future__ import annotations
 import getpass
 import os
 import socket
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
-from typing import Any, TypeVar
+from typing import Any
 
 import httpx
 
 from plat.agent_client import AgentClient
 from plat.config import AgentSettings, Host
 from plat.errors import PlatError
+from plat.parallel import each
 
 AGENT_CONTAINER = "plat-agent"
 AGENT_STATE = "/var/lib/plat-agent"
 REMOTE_API_PORT = 7070
-T = TypeVar("T")
 
 
 def actor() -> str:
@@ -173,23 +171,6 @@ def connect_host(host: Host, settings: AgentSettings) -> HostConnection:
     config = load_ssh_config()
     params = resolve(parse_address(host.host), config)
     return HostConnection(host, settings, connect(params, config))
-
-
-def each(items: list[T], fn: Callable[[T], Any], parallel: int) -> list[tuple[T, Any, PlatError | None]]:
-    """Run `fn` on every item, `parallel` at a time: (item, result, error) in input order.
-
-    A PlatError is collected; anything else is a bug and propagates.
-    """
-    def one(item: T) -> tuple[T, Any, PlatError | None]:
-        try:
-            return item, fn(item), None
-        except PlatError as exc:
-            return item, None, exc
-
-    if len(items) <= 1:
-        return [one(i) for i in items]
-    with ThreadPoolExecutor(max_workers=max(1, min(parallel, len(items)))) as pool:
-        return list(pool.map(one, items))
 
 
 def open_all(hosts: list[Host], settings: AgentSettings, parallel: int = 8) -> dict[str, HostConnection]:

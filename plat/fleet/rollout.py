@@ -17,8 +17,9 @@ from typing import Any, TypeVar
 from plat.agent_client import NotFound
 from plat.config import Deploy
 from plat.errors import PlatError
-from plat.fleet.connect import HostConnection, each
+from plat.fleet.connect import HostConnection
 from plat.fleet.select import batches
+from plat.parallel import each
 
 T = TypeVar("T")
 

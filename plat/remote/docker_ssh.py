@@ -12,7 +12,6 @@ from docker.transport.basehttpadapter import BaseHTTPAdapter
 from docker.transport.sshconn import SSHConnectionPool
 from urllib3._collections import RecentlyUsedContainer
 
-
 _PLACEHOLDER = "plat-ssh-engine.invalid:2375"
 
 

@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 
 from plat import __version__
 from plat.cli import app
-from plat.commands import doctor as d
+from plat import doctor as d
 from plat.config import AgentSettings, Host
 from plat.errors import PlatError
 from plat.remote.ssh import SSHParams, fingerprint

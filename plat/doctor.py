@@ -108,11 +108,11 @@ def local_agent_check(client: Any, status: Callable[[Any], dict[str, Any]] | Non
     if client is None:
         return Check(name, WARN, "not checked: no Docker engine", "fix the Docker engine first")
     if status is None:
-        from plat.local_agent import status
+        from plat.hostagent.local import status
     if health is None:
         def health() -> dict[str, Any]:
             from plat.agent_client import AgentClient
-            from plat.local_agent import connect_info
+            from plat.hostagent.local import connect_info
 
             info = connect_info()
             return AgentClient(info.api_url, info.token, timeout=HTTP_TIMEOUT).health()

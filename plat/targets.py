@@ -25,7 +25,7 @@ class Target:
 
 def local(start: bool = False) -> Target:
     """The local agent; with `start`, brought up (image built) if it is not running."""
-    from plat import local_agent
+    from plat.hostagent import local as local_agent
 
     if start:
         from plat.docker_client import connect

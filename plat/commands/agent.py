@@ -12,7 +12,7 @@ agent_app = typer.Typer(help="Manage the local agent (the embedded default targe
 @agent_app.command(epilog="Example: plat agent up")
 def up(json_: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False) -> None:
     """Build the agent image if needed and start the local agent."""
-    from plat import local_agent
+    from plat.hostagent import local as local_agent
     from plat.docker_client import connect
 
     info = local_agent.up(connect())
@@ -25,7 +25,7 @@ def up(json_: Annotated[bool, typer.Option("--json", help="Print JSON.")] = Fals
 @agent_app.command(epilog="Example: plat agent down --purge")
 def down(purge: Annotated[bool, typer.Option("--purge", help="Also remove every app instance.")] = False) -> None:
     """Stop the local agent (apps keep running and are re-adopted on `up` unless --purge)."""
-    from plat import local_agent
+    from plat.hostagent import local as local_agent
     from plat.docker_client import connect
 
     was = local_agent.down(connect(), purge)
@@ -35,7 +35,7 @@ def down(purge: Annotated[bool, typer.Option("--purge", help="Also remove every 
 @agent_app.command("status", epilog="Example: plat agent status --json")
 def agent_status(json_: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False) -> None:
     """Is the local agent running, and where."""
-    from plat import local_agent
+    from plat.hostagent import local as local_agent
     from plat.docker_client import connect
 
     info = local_agent.status(connect())

@@ -76,8 +76,8 @@ def bootstrap(
 ) -> None:
     """Check Docker, install or upgrade the agent, start it supervised. Rerunning changes nothing."""
     from plat.docker_client import connect
-    from plat.fleet.bootstrap import bootstrap as boot
-    from plat.local_agent import ensure_image
+    from plat.hostagent.bootstrap import bootstrap as boot
+    from plat.hostagent.install import ensure_image
     from plat.parallel import each
     from plat.progress_view import fleet_progress
     from plat.remote.delivery import SavedImage

@@ -18,11 +18,9 @@ import httpx
 from plat.agent_client import AgentClient
 from plat.config import AgentSettings, Host
 from plat.errors import PlatError
+from plat.hostagent.install import API_PORT, CONTAINER, STATE_DIR
 from plat.parallel import each
 
-AGENT_CONTAINER = "plat-agent"
-AGENT_STATE = "/var/lib/plat-agent"
-REMOTE_API_PORT = 7070
 
 
 def actor() -> str:
@@ -77,13 +75,13 @@ class HostConnection:
         from plat.docker_client import docker
 
         try:
-            container = self.docker.containers.get(AGENT_CONTAINER)
+            container = self.docker.containers.get(CONTAINER)
         except docker.errors.NotFound:
             return self._token_from_file()
         if container.status != "running":
             raise PlatError(f"{self.name}: the plat agent is {container.status}",
                             f"run `plat hosts bootstrap {self.name}` to start it")
-        code, output = container.exec_run(["cat", f"{AGENT_STATE}/admin-token"], demux=False)
+        code, output = container.exec_run(["cat", f"{STATE_DIR}/admin-token"], demux=False)
         if code != 0:
             raise PlatError(f"{self.name}: cannot read the agent's admin token (agent still starting?)")
         return output.decode().strip()
@@ -92,7 +90,7 @@ class HostConnection:
         """An agent run as a host process (systemd, Ansible) keeps its token in its state dir."""
         from plat.remote.ssh import run
 
-        code, output = run(self.ssh, f"sudo -n cat {AGENT_STATE}/admin-token 2>/dev/null || cat {AGENT_STATE}/admin-token")
+        code, output = run(self.ssh, f"sudo -n cat {STATE_DIR}/admin-token 2>/dev/null || cat {STATE_DIR}/admin-token")
         if code != 0:
             raise PlatError(f"{self.name}: no plat agent is installed",
                             f"run `plat hosts bootstrap {self.name}`")
@@ -104,7 +102,7 @@ class HostConnection:
         from plat.docker_client import docker
 
         try:
-            self.docker.containers.get(AGENT_CONTAINER)
+            self.docker.containers.get(CONTAINER)
             return False
         except docker.errors.NotFound:
             try:
@@ -126,7 +124,7 @@ class HostConnection:
             else:
                 from plat.remote.tunnel import SSHTransport
 
-                self._agent = AgentClient(f"http://127.0.0.1:{REMOTE_API_PORT}", token, where=self.name,
+                self._agent = AgentClient(f"http://127.0.0.1:{API_PORT}", token, where=self.name,
                                           transport=SSHTransport(self.ssh.get_transport()), actor=actor())
         return self._agent
 

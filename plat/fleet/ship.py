@@ -17,7 +17,7 @@ from typing import Any
 
 from plat.config import AgentSettings
 from plat.errors import PlatError
-from plat.fleet.bootstrap import Bootstrap, bootstrap
+from plat.hostagent.bootstrap import Bootstrap, bootstrap
 from plat.fleet.connect import HostConnection, open_all
 from plat.fleet.lock import FleetLock
 from plat.fleet.rollout import HostResult, Release, outcome, rollout
@@ -78,7 +78,7 @@ def deploy_fleet(fleet: Fleet, settings: AgentSettings, release: Release, *, loc
                  force: bool = False, keep_on_failure: bool = False, install_docker: bool = False,
                  on_event: Callable[[str, str], None] = lambda h, w: None,
                  on_progress: Callable[[str, int, int], None] = lambda h, s, t: None) -> FleetDeploy:
-    from plat.local_agent import ensure_image
+    from plat.hostagent.install import ensure_image
     from plat.registry import registry_auth
     from plat.remote.delivery import SavedImage, deliver
 

@@ -22,7 +22,7 @@ import pytest
 
 from plat import __version__
 from plat.config import AgentSettings
-from plat.fleet.bootstrap import remote_agent_env
+from plat.hostagent.bootstrap import remote_agent_env
 from tests.e2e.test_fleet import deploy_json, make_app
 
 ROOT = Path(__file__).resolve().parents[2]

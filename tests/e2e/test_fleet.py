@@ -360,7 +360,7 @@ def replace_agent(host, image: str, env: dict[str, str]) -> None:  # type: ignor
     """Harness: the host's agent container replaced by one of `image` with `env`, labelled as
     plat's bootstrap labels the agents it starts (an older plat's agent looks just like this)."""
     from plat.fleet.connect import AGENT_STATE
-    from plat.local_agent import container_spec
+    from plat.hostagent.install import container_spec
 
     labels = container_spec(image, env, AGENT_STATE)["labels"]
     host.check("docker rm -f plat-agent")
@@ -374,7 +374,7 @@ def replace_agent(host, image: str, env: dict[str, str]) -> None:  # type: ignor
 def test_an_agent_of_another_version_is_named_and_deploy_upgrades_it(fleet, tmp_path: Path) -> None:
     from plat import __version__
     from plat.config import AgentSettings
-    from plat.fleet.bootstrap import remote_agent_env
+    from plat.hostagent.bootstrap import remote_agent_env
 
     host = fleet.spare_host("h7")
     try:
@@ -408,7 +408,7 @@ def serve_agent_over_https(host, directory: Path) -> tuple[str, Path, str]:  # t
     """Harness: restart the host's agent with its API on every interface, over TLS, as an operator
     would for hosts plat cannot SSH into. (url, ca, admin token)."""
     from plat.config import AgentSettings
-    from plat.fleet.bootstrap import remote_agent_env
+    from plat.hostagent.bootstrap import remote_agent_env
     from tests.e2e.testbed import make_ca_and_cert
 
     directory.mkdir(parents=True, exist_ok=True)

@@ -39,7 +39,7 @@ def harness() -> Iterator[None]:
 @pytest.fixture(scope="module")
 def local_agent(engine: docker.DockerClient, tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
     """plat's own local agent (`plat.targets.local(start=True)` starts it) on free ports, state in a temp PLAT_HOME."""
-    from plat import local_agent as la
+    from plat.hostagent import local as la
 
     env = {"PLAT_HOME": str(tmp_path_factory.mktemp("plat-home")), "PLAT_AGENT_API_PORT": str(free_port()),
            "PLAT_AGENT_GATEWAY_PORT": str(free_port()), "PLAT_AGENT_ACTIVATOR_PORT": str(free_port())}

@@ -25,7 +25,7 @@ def test_the_wheel_carries_the_contract_and_builds_the_agent_with_it(tmp_path: P
     python = venv / "bin" / "python"
     subprocess.run([str(python), "-m", "pip", "install", "--no-deps", "--quiet", str(wheel)], check=True, timeout=300)
     probe = (
-        "import plat, plat_contract, plat.local_agent as la\n"
+        "import plat, plat_contract, plat.hostagent.install as la\n"
         "from plat_contract.api import DeployRequest\n"
         "files = la.agent_plan().generated\n"
         "print(plat.__file__); print(plat_contract.__file__)\n"

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from plat import local_agent
+from plat.hostagent import local as local_agent
 from plat.errors import PlatError
-from plat.local_agent import Endpoints, endpoints
+from plat.hostagent.local import Endpoints, endpoints
 
 
 @pytest.mark.parametrize(("env", "expected"), [
@@ -85,7 +85,7 @@ def test_an_external_agent_that_does_not_answer_names_the_variables(tmp_path: Pa
 
 def test_the_default_home_has_the_plain_container_name_and_any_other_its_own(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from plat.local_agent import container_name
+    from plat.hostagent.local import container_name
     from plat.paths import default_plat_home
 
     monkeypatch.delenv("PLAT_HOME", raising=False)

@@ -11,7 +11,6 @@ docker-compose's say: plat then connects to it and never starts its own.
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import time
 from dataclasses import dataclass
@@ -20,21 +19,15 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from plat import __version__
-from plat.builder.context import ContextPlan, content_hash, source_files
-from plat.builder.docker_backend import build as docker_build
-from plat.builder.pipeline import DIGEST_LABEL, existing_build
-from plat.docker_client import docker, extra_labels
+from plat.docker_client import docker
 from plat.errors import PlatError
-from plat.paths import agent_dir, default_plat_home, plat_home
+from plat.hostagent.install import API_PORT, CONTAINER, NETWORK, SETUP_LABEL, container_spec, ensure_image
+from plat.paths import default_plat_home, plat_home
 
-CONTAINER = "plat-agent"
-"""The agent's container name: on hosts, and locally for the default PLAT_HOME."""
 PASSED_THROUGH = ("PLAT_LABELS", "PLAT_AGENT_IDLE_TIMEOUT", "PLAT_AGENT_TICK", "PLAT_AGENT_MAX_ATTEMPTS",
                   "PLAT_AGENT_PAUSED_TTL", "PLAT_AGENT_STOPPED_TTL", "PLAT_AGENT_MAX_PAUSED", "PLAT_AGENT_MAX_STOPPED",
                   "PLAT_AGENT_DOMAIN", "PLAT_AGENT_KEEP_VERSIONS", "PLAT_AGENT_FAULT")
 """Agent settings the CLI's environment hands to the local agent."""
-NETWORK = "plat"
 
 
 @dataclass(frozen=True)
@@ -47,7 +40,7 @@ class LocalAgent:
 
 def ports(env: dict[str, str] | None = None) -> tuple[int, int]:
     env = dict(os.environ) if env is None else env
-    return _port(env, "PLAT_AGENT_API_PORT", 7070), _port(env, "PLAT_AGENT_GATEWAY_PORT", 8080)
+    return _port(env, "PLAT_AGENT_API_PORT", API_PORT), _port(env, "PLAT_AGENT_GATEWAY_PORT", 8080)
 
 
 def _port(env: dict[str, str], name: str, default: int) -> int:
@@ -77,65 +70,7 @@ def container_name() -> str:
 
 def activator_port(env: dict[str, str] | None = None) -> int:
     env = dict(os.environ) if env is None else env
-    return int(env.get("PLAT_AGENT_ACTIVATOR_PORT", 7071))
-
-
-def _python_sources(folder: Path) -> list[str]:
-    return [p for p in source_files(folder) if "__pycache__" not in p and not p.endswith(".pyc")]
-
-
-def contract_files() -> dict[str, bytes]:
-    """The contract package (`plat_contract/…`), from wherever it is installed: the agent imports it."""
-    import plat_contract
-
-    src = Path(plat_contract.__file__).parent
-    return {f"plat_contract/{p}": (src / p).read_bytes() for p in _python_sources(src) if p.endswith(".py")}
-
-
-def agent_plan(env: dict[str, str] | None = None) -> ContextPlan:
-    """The agent image's build context: the agent package, the contract package and an
-    optional extra CA bundle."""
-    env = dict(os.environ) if env is None else env
-    src = agent_dir()
-    files = tuple(f"agent/{p}" for p in _python_sources(src))
-    ca_path = env.get("PLAT_EXTRA_CA_CERTS")
-    ca = Path(ca_path).read_bytes() if ca_path else b""
-    base = env.get("PLAT_AGENT_BASE_IMAGE") or env.get("PLAT_BASE_IMAGE_PYTHON_FLASK") or "python:3.12-slim"
-    dockerfile = (src / "Dockerfile").read_text().replace("ARG AGENT_BASE=python:3.12-slim", f"ARG AGENT_BASE={base}")
-    return ContextPlan(src.parent, ("agent", *files), {"Dockerfile": dockerfile.encode(), "ca/extra.crt": ca,
-                                                        **contract_files()},
-                       "Dockerfile")
-
-
-SETUP_LABEL = "plat.agent-setup"
-
-
-def container_spec(image: str, env: dict[str, str], state_dir: str, name: str = CONTAINER) -> dict[str, object]:
-    """`containers.run` arguments for an agent (local or on a host).
-
-    Host networking: the gateway and API bind the host's own addresses (no userland port proxy
-    in the data path) and HAProxy reaches instances on the private bridge. The setup label is a
-    hash of everything here, so an unchanged agent is left running.
-    """
-    setup = hashlib.sha256(json.dumps([image, env, state_dir], sort_keys=True).encode()).hexdigest()
-    return dict(
-        image=image, name=name, detach=True, environment=env, network_mode="host",
-        labels={"plat.managed": "true", "plat.role": "agent", SETUP_LABEL: setup, **extra_labels()},
-        volumes={"/var/run/docker.sock": {"bind": "/var/run/docker.sock", "mode": "rw"},
-                 state_dir: {"bind": "/var/lib/plat-agent", "mode": "rw"}},
-        restart_policy={"Name": "unless-stopped"}, security_opt=["no-new-privileges"],
-    )
-
-
-def ensure_image(client: docker.DockerClient) -> str:
-    plan = agent_plan()
-    digest = content_hash(plan)
-    ref = f"plat-agent:{__version__}-{digest[:12]}"
-    if existing_build(client, ref, digest):
-        return ref
-    docker_build(client, plan, ref, labels={"plat.managed": "true", "plat.role": "agent-image", DIGEST_LABEL: digest,
-                                            **extra_labels()})
-    return ref
+    return int(env.get("PLAT_AGENT_ACTIVATOR_PORT", API_PORT + 1))
 
 
 def _container(client: docker.DockerClient):  # type: ignore[no-untyped-def]

@@ -15,12 +15,8 @@ from typing import Any
 from plat import __version__
 from plat.config import AgentSettings
 from plat.errors import PlatError
-from plat.fleet.connect import (
-    AGENT_CONTAINER,
-    AGENT_STATE,
-    REMOTE_API_PORT,
-    HostConnection,
-)
+from plat.fleet.connect import HostConnection
+from plat.hostagent.install import API_PORT, CONTAINER, NETWORK, STATE_DIR
 
 INSTALL_DOCKER = ("set -e; if [ \"$(id -u)\" = 0 ]; then SUDO=; else SUDO='sudo -n'; fi; "
                   ". /etc/os-release; case \"$ID $ID_LIKE\" in *debian*|*ubuntu*) ;; "
@@ -49,9 +45,9 @@ def remote_agent_env(settings: AgentSettings) -> dict[str, str]:
     Nothing here depends on how the host was named (an alias, an address, a jump), so reaching
     one host by two names never makes plat think its agent needs replacing.
     """
-    env = {"PLAT_AGENT_NETWORK": "plat", "PLAT_AGENT_API_BIND": "127.0.0.1",
-           "PLAT_AGENT_API_PORT": str(REMOTE_API_PORT), "PLAT_AGENT_GATEWAY_BIND": "0.0.0.0",
-           "PLAT_AGENT_GATEWAY_PORT": str(settings.gateway_port), "PLAT_AGENT_ACTIVATOR_PORT": str(REMOTE_API_PORT + 1),
+    env = {"PLAT_AGENT_NETWORK": NETWORK, "PLAT_AGENT_API_BIND": "127.0.0.1",
+           "PLAT_AGENT_API_PORT": str(API_PORT), "PLAT_AGENT_GATEWAY_BIND": "0.0.0.0",
+           "PLAT_AGENT_GATEWAY_PORT": str(settings.gateway_port), "PLAT_AGENT_ACTIVATOR_PORT": str(API_PORT + 1),
            "PLAT_AGENT_ID": "host"}
     if settings.domain:
         env["PLAT_AGENT_DOMAIN"] = settings.domain
@@ -90,7 +86,7 @@ def wait_agent(conn: HostConnection, timeout: float = 60.0) -> dict[str, Any]:
         except PlatError as exc:
             if time.monotonic() > deadline:
                 raise PlatError(f"{conn.name}: the agent did not come up within {timeout:g}s ({exc.message})",
-                                f"see its log on the host: `docker logs {AGENT_CONTAINER}`") from None
+                                f"see its log on the host: `docker logs {CONTAINER}`") from None
             time.sleep(0.3)
 
 
@@ -108,7 +104,7 @@ def bootstrap(conn: HostConnection, agent_image: Any, install_docker: bool = Fal
     `agent_image` is a delivery.SavedImage of the local agent image, shared by every host.
     """
     from plat.docker_client import docker
-    from plat.local_agent import SETUP_LABEL, container_spec
+    from plat.hostagent.install import SETUP_LABEL, container_spec
     from plat.remote.delivery import deliver
 
     report = Bootstrap(conn.name)
@@ -128,9 +124,9 @@ def bootstrap(conn: HostConnection, agent_image: Any, install_docker: bool = Fal
     sent = deliver(agent_image, conn.docker, conn.name, on_progress)
     if sent.layers_sent:
         report.changed.append(f"agent image ({sent.layers_sent} layers, {sent.bytes_sent / 1e6:.1f} MB)")
-    spec = container_spec(agent_image.ref, remote_agent_env(conn.settings), AGENT_STATE)
+    spec = container_spec(agent_image.ref, remote_agent_env(conn.settings), STATE_DIR)
     try:
-        current = conn.docker.containers.get(AGENT_CONTAINER)
+        current = conn.docker.containers.get(CONTAINER)
     except docker.errors.NotFound:
         current = None
     if current is None or current.labels.get(SETUP_LABEL) != spec["labels"][SETUP_LABEL]:  # type: ignore[index]

@@ -5,7 +5,7 @@
 2. Bytes sent for that one-layer change ÷ bytes of `docker save IMAGE | ssh HOST docker load`
    (target ≤ 0.2), and the time of both.
 
-Hosts are the e2e test bed's (containers with their own sshd and dockerd, tests/e2e/testbed.py).
+Hosts are the e2e test bed's (containers with their own sshd and dockerd, tools/testbed.py).
     python bench/deploy.py [--rounds 3]
 """
 
@@ -29,7 +29,7 @@ sys.path.insert(0, str(ROOT))
 import docker  # noqa: E402
 import yaml  # noqa: E402
 
-from tests.e2e import testbed as tb  # noqa: E402
+from tools import testbed as tb  # noqa: E402
 
 APP = ROOT / "tests" / "fixtures" / "flaky"
 

@@ -1,7 +1,7 @@
 """End-to-end fixtures: hosts with their own sshd and Docker engine, an SSH client setup, a registry.
 
 Everything is session-scoped, labelled `plat.test=<session>` (tests/integration/conftest.py's LABEL)
-and removed at the end. The logic lives in tests/e2e/testbed.py (scripts/hosts uses it too).
+and removed at the end. The logic lives in tools/testbed.py (scripts/hosts uses it too).
 
     hosts        list[Host]: PLAT_E2E_HOSTS hosts (default 2), named h1, h2, …
     make_host    make_host(name, ports=()) -> Host: one more host (ssh_env follows it)
@@ -20,7 +20,7 @@ from pathlib import Path
 import docker
 import pytest
 
-from tests.e2e import testbed as tb
+from tools import testbed as tb
 from tests.integration.conftest import LABEL, SESSION, engine  # noqa: F401  (engine: the session fixture)
 
 HOST_COUNT = int(os.environ.get("PLAT_E2E_HOSTS", "2"))

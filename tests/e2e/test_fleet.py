@@ -409,7 +409,7 @@ def serve_agent_over_https(host, directory: Path) -> tuple[str, Path, str]:  # t
     would for hosts plat cannot SSH into. (url, ca, admin token)."""
     from plat.config import AgentSettings
     from plat.hostagent.bootstrap import remote_agent_env
-    from tests.e2e.testbed import make_ca_and_cert
+    from tools.testbed import make_ca_and_cert
 
     directory.mkdir(parents=True, exist_ok=True)
     ca, cert, key = make_ca_and_cert(directory, "127.0.0.1")  # the API is reached on its published port

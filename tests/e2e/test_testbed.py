@@ -11,7 +11,7 @@ import docker
 import paramiko
 import pytest
 
-from tests.e2e import testbed as tb
+from tools import testbed as tb
 from tests.integration.conftest import SESSION
 
 

@@ -20,7 +20,7 @@ from pathlib import Path
 import docker
 import pytest
 
-from plat.markdown import runnable_blocks
+from tools.markdown import runnable_blocks
 from tests.integration.conftest import ROOT, free_port, plat
 
 pytestmark = pytest.mark.integration

@@ -159,3 +159,13 @@ def test_bad_input_gets_one_line_not_an_unexpected_error(
     lines = text.splitlines()
     assert code == 1 and expected in lines[0] and len(lines) <= 2, text
     assert "unexpected" not in text
+
+
+def test_importing_the_cli_loads_neither_docker_paramiko_nor_git() -> None:
+    """`plat --help` and a typo stay instant: the heavy clients load only in the verbs that need them."""
+    import subprocess
+    import sys
+
+    probe = "import plat.cli, sys; print(sorted(m for m in ('docker', 'paramiko', 'git') if m in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"

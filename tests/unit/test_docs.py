@@ -10,7 +10,7 @@ import pytest
 import typer
 import yaml
 
-from plat import docs, markdown, schema_reference
+from tools import gen_docs as docs, markdown, schema_reference
 from plat.config import manifest_schema, parse_manifest
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -70,7 +70,7 @@ def test_links_between_docs_resolve(path: Path) -> None:
 
 
 def _manifests() -> list[tuple[str, str]]:
-    found = [("plat.schema_reference.EXAMPLE_MANIFEST", schema_reference.EXAMPLE_MANIFEST)]
+    found = [("tools.schema_reference.EXAMPLE_MANIFEST", schema_reference.EXAMPLE_MANIFEST)]
     for path in MARKDOWN:
         for block in markdown.code_blocks(path.read_text()):
             if block.lang in ("yaml", "yml"):

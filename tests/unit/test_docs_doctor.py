@@ -277,7 +277,7 @@ def test_registry_answers_200_or_401(status: int, expected: str) -> None:
 
 
 def test_registry_uses_dockers_ca_from_certs_d(tmp_path: Path) -> None:
-    from tests.e2e.testbed import make_ca_and_cert
+    from tools.testbed import make_ca_and_cert
 
     bundle, _, _ = make_ca_and_cert(tmp_path, "127.0.0.1")
     (tmp_path / "registry.example.com:5000").mkdir()

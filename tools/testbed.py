@@ -1,9 +1,9 @@
 """The e2e test bed: hosts in containers, each with its own sshd and Docker engine, and a TLS registry.
 
 One place for it: tests/e2e/conftest.py turns it into session fixtures, and scripts/hosts
-(`python -m tests.e2e.testbed up N | down | status`) uses it for humans and the README demo.
+(`python -m tools.testbed up N | down | status`) uses it for humans and the README demo.
 
-A host is the image built from tests/e2e/host/ (cached by content hash as `plat-e2e-host:<hash>`)
+A host is the image built from tools/testbed_host/ (cached by content hash as `plat-e2e-host:<hash>`)
 run with the capabilities a nested dockerd needs (no --privileged: this kernel refuses it), on a
 dedicated bridge network, its SSH port and gateway port published on 127.0.0.1 only. Each
 container makes its own ed25519 host key; the client's public key is given at run time.
@@ -42,8 +42,8 @@ import docker.errors
 from docker.models.containers import Container
 from docker.models.networks import Network
 
-ROOT = Path(__file__).resolve().parents[2]
-HOST_CONTEXT = Path(__file__).resolve().parent / "host"
+ROOT = Path(__file__).resolve().parents[1]
+HOST_CONTEXT = Path(__file__).resolve().parent / "testbed_host"
 IMAGE_REPO = "plat-e2e-host"
 ROLE = "e2e-host"
 SSH_PORT = 22
@@ -582,7 +582,7 @@ def write_ssh_env(directory: Path, hosts: Iterable[Host], key: Path, *, user: st
             lines.append(f"[127.0.0.1]:{h.ssh_port} {random_host_key()}")
         elif name in trusted:
             lines.append(h.known_hosts_line)
-    config.write_text("# plat e2e test bed (tests/e2e/testbed.py)\n\n" + "\n".join(blocks))
+    config.write_text("# plat e2e test bed (tools/testbed.py)\n\n" + "\n".join(blocks))
     known.write_text("".join(line + "\n" for line in lines))
     return SshEnv(dir=directory, config=config, known_hosts=known, key=key, user=user, hosts=hosts)
 

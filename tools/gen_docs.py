@@ -1,11 +1,11 @@
 """The generated references in docs/: the CLI's help and plat.yaml's JSON Schema, as Markdown.
 
 Pure functions from data to Markdown strings, so tests can regenerate the references in memory
-and compare them with the files in docs/. `python -m plat.docs` (or `scripts/gen-docs`)
-rewrites them; `python -m plat.docs --check` only says whether they are up to date.
+and compare them with the files in docs/. `python -m tools.gen_docs` (or `scripts/gen-docs`)
+rewrites them; `python -m tools.gen_docs --check` only says whether they are up to date.
 
-The plat.yaml reference is built in plat/schema_reference.py; the Markdown helpers, including
-those that read docs back, are in plat/markdown.py.
+The plat.yaml reference is built in tools/schema_reference.py; the Markdown helpers, including
+those that read docs back, are in tools/markdown.py.
 """
 
 from __future__ import annotations
@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from plat.markdown import GENERATED_NOTE, code, md_text, slug, table
-from plat.schema_reference import plat_yaml_reference
+from tools.markdown import GENERATED_NOTE, code, md_text, slug, table
+from tools.schema_reference import plat_yaml_reference
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
 """docs/ of a source checkout (wheels carry no docs)."""
@@ -224,7 +224,7 @@ def stale(docs_dir: Path, generated: dict[str, str] | None = None) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m plat.docs", description="Write plat's generated references.")
+    parser = argparse.ArgumentParser(prog="python -m tools.gen_docs", description="Write plat's generated references.")
     parser.add_argument("--out", type=Path, default=DOCS, help="docs folder (default: the checkout's docs/)")
     parser.add_argument("--check", action="store_true", help="only check: exit 1 if a reference is out of date")
     args = parser.parse_args(argv)

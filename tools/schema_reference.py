@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from plat.markdown import GENERATED_NOTE, code, md_text, slug, table
+from tools.markdown import GENERATED_NOTE, code, md_text, slug, table
 
 EXAMPLE_MANIFEST = """\
 name: shop                      # a DNS label

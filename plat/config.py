@@ -7,6 +7,7 @@ Every error names the file, the key path and what was expected; unknown keys get
 from __future__ import annotations
 
 import difflib
+import io
 import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -243,24 +244,18 @@ def _anchored(manifest: Manifest, base: Path) -> Manifest:
     return manifest.model_copy(update={"hosts": [anchor(h) for h in manifest.hosts], "environments": envs})
 
 
-_DOTENV_LINE = re.compile(r"^\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)\s*=\s*(.*?)\s*$")
-
-
 def parse_dotenv(text: str, path: Path) -> dict[str, str]:
-    """`.env` lines: KEY=value, optional `export`, quotes, # comments. For non-secret settings."""
+    """`.env` lines as python-dotenv reads them (KEY=value, `export`, quotes, `#` comments, no
+    interpolation): for non-secret settings. A line it cannot read is an error naming the line."""
+    from dotenv.parser import parse_stream  # its parser module: the one place that reports bad lines
+
     env: dict[str, str] = {}
-    for number, line in enumerate(text.splitlines(), start=1):
-        if not line.strip() or line.lstrip().startswith("#"):
-            continue
-        m = _DOTENV_LINE.match(line)
-        if not m:
-            raise PlatError(f"{path}:{number}: expected KEY=value")
-        key, value = m.groups()
-        if len(value) >= 2 and value[0] == value[-1] and value[0] in "\"'":
-            value = value[1:-1]
-        else:
-            value = value.split(" #", 1)[0].rstrip()
-        env[key] = value
+    for binding in parse_stream(io.StringIO(text)):
+        if binding.error:
+            raise PlatError(f"{path}:{binding.original.line}: expected KEY=value",
+                            "write each setting as KEY=value (quote values with spaces or #)")
+        if binding.key is not None:
+            env[binding.key] = binding.value or ""
     return env
 
 

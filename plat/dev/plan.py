@@ -90,25 +90,6 @@ def relative(path: str | Path, source: Path) -> str:
     return Path(os.path.relpath(path, source)).as_posix()
 
 
-_ENV_LINE = re.compile(r"^\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)\s*=\s*(.*?)\s*$")
-
-
-def parse_dotenv(text: str) -> dict[str, str]:
-    """KEY=VALUE lines (optional `export`, quotes, # comments), as most .env readers take them."""
-    env: dict[str, str] = {}
-    for line in text.splitlines():
-        m = _ENV_LINE.match(line)
-        if not m or line.lstrip().startswith("#"):
-            continue
-        key, value = m.groups()
-        if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
-            value = value[1:-1]
-            if m.group(2)[0] == '"':
-                value = value.replace("\\n", "\n").replace('\\"', '"')
-        else:
-            value = re.split(r"\s+#", value, maxsplit=1)[0]
-        env[key] = value
-    return env
 
 
 def dev_env(app: AppSpec, cfg: DevConfig, dotenv: Mapping[str, str]) -> dict[str, str]:

@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 
 from plat.app import AppSpec
-from plat.config import load_manifest
+from plat.config import load_manifest, parse_dotenv
 from plat.dev import image as dev_image
 from plat.dev import plan
 from plat.dev.config import DevConfig
@@ -107,7 +107,7 @@ class DevSession:
     # -- containers ------------------------------------------------------------------------------
     def _dotenv(self) -> dict[str, str]:
         text = read_tree_file(self.app.root, ".env", "write .env as KEY=value lines of text")
-        return plan.parse_dotenv(text) if text is not None else {}
+        return parse_dotenv(text, self.app.root / ".env") if text is not None else {}
 
     def _caches(self) -> dict[str, str]:
         assert self.app.runtime is not None

@@ -8,7 +8,7 @@ from plat.app import resolve_app
 from plat.dev.config import dev_config
 from plat.dev.image import SUPERVISOR
 from plat.dev.loop import describe, watch_rules, watcher_error
-from plat.dev.plan import (Ports, backend_spec, cache_volume, dev_env, frontend_spec, labels, parse_dotenv,
+from plat.dev.plan import (Ports, backend_spec, cache_volume, dev_env, frontend_spec, labels,
                            parse_marker, react, relative)
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -129,21 +129,6 @@ def test_env_precedence(tmp_path: Path) -> None:
     env = dev_env(app, cfg, {"B": "dotenv"})
     assert env == {"HOME": "/tmp", "A": "manifest", "B": "dotenv", "PORT": "5000", "PLAT_DEV_STANDBY": "1"}
     assert "PLAT_DEV_STANDBY" not in dev_env(app, cfg.model_copy(update={"standby": False}), {})
-
-
-def test_parse_dotenv() -> None:
-    text = """
-# a comment
-A=1
-export B = two words  # trailing comment
-C="quoted # not a comment"
-D='single $NOEXPAND'
-E="line\\nbreak"
-not a line
-F=
-"""
-    assert parse_dotenv(text) == {"A": "1", "B": "two words", "C": "quoted # not a comment",
-                                  "D": "single $NOEXPAND", "E": "line\nbreak", "F": ""}
 
 
 @pytest.mark.parametrize(("line", "marker"), [

@@ -231,6 +231,9 @@ def test_remote_agent_env_keeps_the_api_on_loopback() -> None:
 def test_dotenv() -> None:
     text = "# comment\nexport A=1\nB = 'two words'\nC=\"x#y\"\nD=plain # trailing\n\nE=\n"
     assert parse_dotenv(text, Path(".env")) == {"A": "1", "B": "two words", "C": "x#y", "D": "plain", "E": ""}
+    text = 'F="quoted # not a comment"\nG=\'single $NOEXPAND\'\nH="line\\nbreak"\nI="x" # note\n'
+    assert parse_dotenv(text, Path(".env")) == {"F": "quoted # not a comment", "G": "single $NOEXPAND",
+                                                 "H": "line\nbreak", "I": "x"}, "a note after quotes is no value"
     with pytest.raises(PlatError, match=r"\.env:2: expected KEY=value"):
         parse_dotenv("A=1\nnot a line\n", Path(".env"))
 

@@ -1,9 +1,9 @@
 """Which changed paths `plat dev` ignores: .dockerignore, .gitignore, plat's defaults, editor noise.
 
-Pure: patterns in, a matcher out. Matching follows .dockerignore rules (docker's own fnmatch,
-`**` included; the last matching pattern wins; `!` re-includes); a path is ignored when it or
-one of its parent folders matches. .gitignore patterns are translated: a pattern without a
-slash matches at any depth, one with a slash is relative to the app folder.
+Pure: patterns in, a matcher out. plat's defaults, then each .gitignore (read by pathspec, as
+git reads it, relative to its own folder), then .dockerignore and the runtime's extra globs (by
+docker's own rules: `**` included, the last matching pattern wins, `!` re-includes; a path is
+ignored when it or one of its parent folders matches).
 """
 
 from __future__ import annotations
@@ -12,6 +12,8 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+
+import pathspec
 
 from plat.docker_client import docker
 
@@ -30,8 +32,11 @@ _EDITOR_NOISE = re.compile(
 
 @dataclass(frozen=True)
 class Ignore:
+    defaults: tuple[str, ...]
+    gitignores: tuple[tuple[str, pathspec.GitIgnoreSpec], ...]
+    """(folder relative to the app, its .gitignore), outermost first."""
     patterns: tuple[tuple[bool, str], ...]
-    """(negated, pattern) in file order: the last match decides."""
+    """.dockerignore and extra globs: (negated, pattern) in order; the last match decides."""
 
     def matches(self, rel: str) -> bool:
         """Whether `rel` (a POSIX path relative to the app folder) is ignored."""
@@ -41,57 +46,39 @@ class Ignore:
         if _EDITOR_NOISE.search(parts[-1]):
             return True
         candidates = ["/".join(parts[:i]) for i in range(len(parts), 0, -1)]
-        ignored = False
+        ignored = any(docker.utils.fnmatch.fnmatch(c, p) for p in self.defaults for c in candidates)
+        path = "/".join(parts)
+        for base, spec in self.gitignores:
+            if base and not path.startswith(base + "/"):
+                continue
+            verdict = spec.check_file(path[len(base) + 1:] if base else path).include
+            if verdict is not None:
+                ignored = verdict
         for negated, pattern in self.patterns:
             if any(docker.utils.fnmatch.fnmatch(c, pattern) for c in candidates):
                 ignored = not negated
         return ignored
 
 
-def _split(line: str) -> tuple[bool, str] | None:
-    line = line.strip()
-    if not line or line.startswith("#"):
-        return None
-    negated = line.startswith("!")
-    return negated, line[1:] if negated else line
-
-
 def dockerignore_patterns(text: str) -> list[tuple[bool, str]]:
     out = []
     for line in text.splitlines():
-        item = _split(line)
-        if item and item[1].strip("/"):
-            out.append((item[0], item[1].strip("/")))
-    return out
-
-
-def gitignore_patterns(text: str, base: str = "") -> list[tuple[bool, str]]:
-    """Translate .gitignore lines (of the folder `base`, relative to the app) to dockerignore form."""
-    out = []
-    prefix = f"{base.strip('/')}/" if base.strip("/") else ""
-    for line in text.splitlines():
-        item = _split(line.replace("\\#", "#"))
-        if not item:
+        line = line.strip()
+        if not line or line.startswith("#"):
             continue
-        negated, pattern = item
-        body = pattern.rstrip("/")
-        if not body:
-            continue
-        anchored = "/" in body
-        body = body.lstrip("/")
-        out.append((negated, prefix + (body if anchored else f"**/{body}")))
+        negated = line.startswith("!")
+        pattern = (line[1:] if negated else line).strip("/")
+        if pattern:
+            out.append((negated, pattern))
     return out
 
 
 def make_ignore(dockerignore: str = "", gitignores: Iterable[tuple[str, str]] = (),
                 extra: Iterable[str] = ()) -> Ignore:
     """Defaults, then .gitignore files ((folder, text) pairs), then .dockerignore, then `extra`."""
-    patterns: list[tuple[bool, str]] = [(False, p) for p in DEFAULT_IGNORES]
-    for base, text in gitignores:
-        patterns += gitignore_patterns(text, base)
-    patterns += dockerignore_patterns(dockerignore)
-    patterns += [(False, p) for p in extra]
-    return Ignore(tuple(patterns))
+    specs = tuple((base.strip("/"), pathspec.GitIgnoreSpec.from_lines(text.splitlines())) for base, text in gitignores)
+    return Ignore(DEFAULT_IGNORES, specs,
+                  tuple(dockerignore_patterns(dockerignore)) + tuple((False, p) for p in extra))
 
 
 def load_ignore(root: Path, extra: Iterable[str] = (), frontend: str | None = None) -> Ignore:

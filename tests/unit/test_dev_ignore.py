@@ -2,30 +2,12 @@
 
 import pytest
 
-from plat.dev.ignore import gitignore_patterns, load_ignore, make_ignore
-
-
-@pytest.mark.parametrize(("line", "pattern"), [
-    ("node_modules/", (False, "**/node_modules")),
-    ("/build", (False, "build")),
-    ("docs/*.html", (False, "docs/*.html")),
-    ("*.log", (False, "**/*.log")),
-    ("!keep.log", (True, "**/keep.log")),
-    ("# comment", None),
-    ("", None),
-    ("/", None),
-])
-def test_gitignore_translation(line: str, pattern: tuple[bool, str] | None) -> None:
-    assert gitignore_patterns(line) == ([pattern] if pattern else [])
-
-
-def test_gitignore_of_a_subfolder_is_relative_to_it() -> None:
-    assert gitignore_patterns("dist/\n/cache", "frontend") == [(False, "frontend/**/dist"), (False, "frontend/cache")]
+from plat.dev.ignore import load_ignore, make_ignore
 
 
 IGNORE = make_ignore(
     dockerignore=".git\n**/node_modules\n.env\nbin\n*.test\n!important.test\n",
-    gitignores=[("", "/build\n*.log\n!keep.log\n"), ("frontend", "coverage/\n")],
+    gitignores=[("", "/build\n*.log\n!keep.log\ndocs/*.html\n\\#notes\n"), ("frontend", "coverage/\n/cache\n")],
     extra=["**/*.md"],
 )
 
@@ -41,6 +23,8 @@ IGNORE = make_ignore(
     # .gitignore: no slash = any depth; a leading slash anchors; subfolder files are relative to it
     ("build/out", True), ("src/build/out", False), ("a/b/c.log", True), ("keep.log", False),
     ("frontend/coverage/lcov.info", True), ("coverage/lcov.info", False),
+    ("docs/a.html", True), ("docs/sub/a.html", False), ("#notes", True),  # a slash anchors; \\# escapes
+    ("frontend/cache/x", True), ("frontend/src/cache/x", False),
     # the runtime's extra globs
     ("README.md", True), ("docs/guide.md", True),
     # editors' temporary files

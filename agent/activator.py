@@ -14,7 +14,6 @@ from agent.httpserver import HOP_BY_HOP, BadFraming, BodyTooLarge, Handler, Serv
 from agent.tokens import key_allows
 from plat_contract.api import ErrorCode
 
-
 log = logging.getLogger("plat.agent.activator")
 NOT_FORWARDED = HOP_BY_HOP | {"x-plat-via", "x-plat-key"}
 

@@ -28,7 +28,14 @@ from agent.routes import ROUTES
 from agent.secret_store import check_key, check_value
 from agent.tokens import Principal, authenticate, key_allows, new_token, token_hash
 from plat_contract.api import (
-    DeployRequest, ErrorCode, LockRelease, LockRenew, LockRequest, RollbackRequest, ScaleRequest, SecretValue,
+    DeployRequest,
+    ErrorCode,
+    LockRelease,
+    LockRenew,
+    LockRequest,
+    RollbackRequest,
+    ScaleRequest,
+    SecretValue,
     TenantCreate,
 )
 from plat_contract.models import Strict
@@ -253,7 +260,7 @@ def make_api(agent: Agent, bind: str, port: int, ssl_context: ssl.SSLContext | N
                 except Exception:  # noqa: BLE001 - the stream was closed, or the instance went
                     return
 
-            for m, stream in zip(members, streams):
+            for m, stream in zip(members, streams, strict=True):
                 threading.Thread(target=pump, args=(m.name, stream), daemon=True).start()
             try:
                 while not self._client_gone():

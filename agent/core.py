@@ -109,7 +109,8 @@ class Agent:
             return self._app_locks.setdefault(app, threading.Lock())
 
     def _pool(self, app: str, version: str, image: str, manifest: RunManifest, tenant: str) -> AppPool:
-        return AppPool(spec_of(app, version, image, manifest, tenant, self.settings), policy_of(manifest, self.settings, self.store.app(app)),
+        return AppPool(spec_of(app, version, image, manifest, tenant, self.settings),
+                       policy_of(manifest, self.settings, self.store.app(app)),
                        manifest.health, self.driver, self.router,
                        extra_env=lambda: self.secrets.env(app, tenant))
 
@@ -238,7 +239,7 @@ class Agent:
         auth = pull.auth.model_dump() if pull and pull.auth else None
         try:
             self.driver.ensure_image(image, auth, bool(pull and pull.always))
-        except Exception as exc:  # the engine's reason, never the credentials
+        except Exception as exc:  # noqa: BLE001 - the engine's reason, never the credentials
             message = f"could not pull {image}: {redact(str(exc), pull_secrets(pull))}"
             fail(message)
             raise AgentError(422, message) from None
@@ -251,7 +252,7 @@ class Agent:
             fail(f"{exc}\n{tail}")
             raise AgentError(422, f"{what} failed its health check; {fallback}", tail,
                              code=ErrorCode.UNHEALTHY) from None
-        except Exception as exc:  # an engine error (image missing, ...)
+        except Exception as exc:  # noqa: BLE001 - an engine error (image missing, ...)
             reason = self._redacted(pool, str(exc))
             fail(reason)
             raise AgentError(422, f"could not start {pool.spec.image}: {reason}") from None
@@ -402,7 +403,8 @@ class Agent:
             "policy": pool.policy.__dict__ if pool else None,
             "instances": pool.snapshot() if pool else [],
             "crash_looping": pool.crash_looping() if pool else False,
-            "versions": [{k: v[k] for k in ("version", "image", "status", "created")} for v in self.store.versions(app)],
+            "versions": [{k: v[k] for k in ("version", "image", "status", "created")}
+                         for v in self.store.versions(app)],
         }
 
     def status(self, tenant: str | None) -> list[dict[str, Any]]:

@@ -185,7 +185,8 @@ class Store:
     def add_version(self, app: str, tenant: str, version: str, image: str, digest: str | None,
                     manifest: dict[str, Any], actor: str | None = None) -> None:
         with self.tx() as db:
-            db.execute("INSERT OR IGNORE INTO apps (name, tenant, created) VALUES (?, ?, ?)", (app, tenant, time.time()))
+            db.execute("INSERT OR IGNORE INTO apps (name, tenant, created) VALUES (?, ?, ?)",
+                       (app, tenant, time.time()))
             db.execute("INSERT OR REPLACE INTO versions VALUES (?, ?, ?, ?, ?, 'warming', ?)",
                        (app, version, image, digest, json.dumps(manifest), time.time()))
             self.event(db, app, "deploy-started", actor=actor, version=version, image=image, digest=digest)

@@ -14,8 +14,18 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from agent.haproxy_config import (
-    AppRoute, GatewayConfig, Server, add_server, app_load, backend_name, delete_server, drain_server, maint_server,
-    parse_stat, render, render_map,
+    AppRoute,
+    GatewayConfig,
+    Server,
+    add_server,
+    app_load,
+    backend_name,
+    delete_server,
+    drain_server,
+    maint_server,
+    parse_stat,
+    render,
+    render_map,
 )
 from agent.pool import ServerLoad
 

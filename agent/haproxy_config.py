@@ -230,7 +230,7 @@ def parse_stat(csv_text: str) -> list[StatRow]:
     for line in lines[1:]:
         f = line.split(",")
 
-        def num(key: str) -> int:
+        def num(key: str, f: list[str] = f) -> int:
             v = f[idx[key]] if key in idx and idx[key] < len(f) else ""
             return int(v) if v.lstrip("-").isdigit() else 0
 

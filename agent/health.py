@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import http.client
 import time
+from collections.abc import Callable
 
 HEALTHY = range(200, 400)
 
@@ -21,7 +22,7 @@ def probe(address: str, path: str, timeout: float = 1.0) -> int | None:
         conn.close()
 
 
-def wait_healthy(address: str, path: str, timeout: float, alive: "callable[[], bool]" = lambda: True,
+def wait_healthy(address: str, path: str, timeout: float, alive: Callable[[], bool] = lambda: True,
                  interval: float = 0.005) -> bool:
     """Poll until a 2xx/3xx, `alive()` turns false (the container died) or `timeout` passes."""
     deadline = time.monotonic() + timeout

@@ -18,7 +18,6 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-
 log = logging.getLogger("plat.agent.http")
 
 
@@ -133,7 +132,7 @@ class Handler(BaseHTTPRequestHandler):
     server_version = "plat-agent"
     sys_version = ""
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - quiet by default
+    def log_message(self, format: str, *args: Any) -> None:
         pass
 
     server: Server

@@ -11,6 +11,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+
 def view(row: dict[str, Any] | None, now: float) -> dict[str, Any] | None:
     """The lease as clients see it (no token hash, no tenant)."""
     if row is None:

@@ -10,7 +10,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from plat_contract.api import (
-    DeployRequest, LockRelease, LockRenew, LockRequest, RollbackRequest, ScaleRequest, SecretValue, TenantCreate,
+    DeployRequest,
+    LockRelease,
+    LockRenew,
+    LockRequest,
+    RollbackRequest,
+    ScaleRequest,
+    SecretValue,
+    TenantCreate,
 )
 from plat_contract.models import Strict
 from plat_contract.patterns import DNS_LABEL, ENV_KEY, TENANT

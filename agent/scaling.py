@@ -8,10 +8,10 @@ removed (image only: a full create + start). Scaling up prefers the warmest tier
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
 
 
-class Tier(str, Enum):
+class Tier(StrEnum):
     STARTING = "starting"
     READY = "ready"
     PAUSED = "paused"

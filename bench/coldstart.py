@@ -18,7 +18,6 @@ import statistics
 import time
 
 import docker
-
 from _agent import ROOT, BenchAgent, first_200
 
 TIERS = {"paused": {"PLAT_AGENT_MAX_PAUSED": "1", "PLAT_AGENT_MAX_STOPPED": "1"},

@@ -22,7 +22,6 @@ import time
 from pathlib import Path
 
 import docker
-
 from _agent import ROOT, BenchAgent, first_200, free_port
 
 NGINX_CONF = """

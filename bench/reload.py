@@ -30,7 +30,6 @@ from collections.abc import Callable
 from pathlib import Path
 
 import httpx
-
 from _agent import ROOT, free_port
 
 LABEL = "plat.bench=reload"

@@ -32,8 +32,8 @@ from prefect.cache_policies import NO_CACHE
 
 from plat.app import AppSpec, agent_manifest, resolve_app
 from plat.builder.pipeline import BuiltImage, build_app, image_repository, publish
-from plat.registry import registry_auth
 from plat.errors import PlatError
+from plat.registry import registry_auth
 
 
 class AgentUnavailable(Exception):

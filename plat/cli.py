@@ -56,7 +56,8 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def _root(
-    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version and exit.")] = False,
+    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
+                                          help="Show the version and exit.")] = False,
     debug: Annotated[bool, typer.Option("--debug", envvar="PLAT_DEBUG", help="Show tracebacks for errors.")] = False,
 ) -> None:
     global _debug
@@ -79,7 +80,7 @@ def main() -> None:
     except KeyboardInterrupt:
         err.print("interrupted")
         sys.exit(130)
-    except Exception as exc:  # noqa: BLE001 - last resort: one line, traceback with --debug
+    except Exception as exc:
         if _debug:
             raise
         show_failure(f"unexpected {type(exc).__name__}: {exc}", "rerun with --debug for the traceback, and report it")

@@ -43,12 +43,15 @@ class _Strict(BaseModel):
 class Build(_Strict):
     """How the image is built."""
 
-    dockerfile: str | None = Field(None, description="Your own Dockerfile (relative to context); it wins over the scaffold.")
+    dockerfile: str | None = Field(None, description="Your own Dockerfile (relative to context); "
+                                                     "it wins over the scaffold.")
     context: str = Field(".", description="Build context, relative to the app folder.")
-    args: dict[EnvKey, EnvValue] = Field(default_factory=dict, description="Build args. Never secrets: use `plat secrets`.")
+    args: dict[EnvKey, EnvValue] = Field(default_factory=dict,
+                                         description="Build args. Never secrets: use `plat secrets`.")
     base_image: ImageRef | None = Field(None, description="Override the runtime's base image.")
     platform: Platform | None = Field(None, description="Target platform, e.g. linux/amd64.")
-    frontend: FolderName | bool | None = Field(None, description="Frontend folder (python-flask), or false to ignore one.")
+    frontend: FolderName | bool | None = Field(None,
+                                               description="Frontend folder (python-flask), or false to ignore one.")
 
     @field_validator("args")
     @classmethod

@@ -82,8 +82,9 @@ def fleet_progress(hosts: list[str], quiet: bool = False
     if not err.is_terminal:
         yield (lambda h, what: err.print(f"{h}: {what}", markup=False, soft_wrap=True)), (lambda h, s, t: None)
         return
-    with Progress(TextColumn("{task.fields[host]}", style="bold", markup=False), TextColumn("{task.description}", markup=False), BarColumn(),
-                  DownloadColumn(), TimeElapsedColumn(), console=err, transient=True) as bar:
+    with Progress(TextColumn("{task.fields[host]}", style="bold", markup=False),
+                  TextColumn("{task.description}", markup=False), BarColumn(), DownloadColumn(),
+                  TimeElapsedColumn(), console=err, transient=True) as bar:
         tasks = {h: bar.add_task("waiting", total=None, host=h) for h in hosts}
 
         def event(host: str, what: str) -> None:

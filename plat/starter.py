@@ -32,7 +32,8 @@ def starter_files(runtime: Runtime, name: str, *, frontend: bool = False) -> dic
 def check_target(dest: Path, force: bool) -> None:
     for folder in (dest, *dest.parents):
         if folder.exists() and not folder.is_dir():
-            raise PlatError(f"{folder}: exists and is not a folder", f"choose a folder for the new app other than {dest}")
+            raise PlatError(f"{folder}: exists and is not a folder",
+                            f"choose a folder for the new app other than {dest}")
     if dest.is_dir() and any(dest.iterdir()) and not force:
         raise PlatError(f"{dest}: folder is not empty", "choose an empty folder, or pass --force to write into it")
 

@@ -74,7 +74,8 @@ class TenantCreate(Strict):
 
 
 # Printable text without leading or trailing space (a holder, a machine): never control characters.
-Label = Annotated[str, StringConstraints(min_length=1, max_length=200, pattern=r"^[^\x00-\x1f\x7f\s](?:[^\x00-\x1f\x7f]*[^\x00-\x1f\x7f\s])?$")]
+Label = Annotated[str, StringConstraints(min_length=1, max_length=200,
+                                         pattern=r"^[^\x00-\x1f\x7f\s](?:[^\x00-\x1f\x7f]*[^\x00-\x1f\x7f\s])?$")]
 LockToken = Annotated[str, StringConstraints(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9_-]+$")]
 
 

@@ -9,7 +9,16 @@ from pydantic import Field, ValidationError, field_validator, model_validator
 
 from plat_contract.models import Strict
 from plat_contract.patterns import (
-    MAX_CONCURRENCY, MAX_ENV, MAX_IDLE, MAX_INSTANCES, MEMORY, EnvKey, EnvValue, HealthPath, Port, parse_duration,
+    MAX_CONCURRENCY,
+    MAX_ENV,
+    MAX_IDLE,
+    MAX_INSTANCES,
+    MEMORY,
+    EnvKey,
+    EnvValue,
+    HealthPath,
+    Port,
+    parse_duration,
 )
 
 

@@ -48,7 +48,8 @@ def parse_duration(value: str | int, most: float | None = None) -> float:
     """Seconds from `30`, `30s`, `250ms`, `5m` or `1h` (at most `most`); ValueError for anything else."""
     seconds = _seconds(value)
     if most is not None and seconds > most:
-        raise ValueError(f"at most {int(most)} seconds ({int(most) // 86400} days)" if most >= 86400 else f"at most {most:g} seconds")
+        raise ValueError(f"at most {int(most)} seconds ({int(most) // 86400} days)" if most >= 86400
+                         else f"at most {most:g} seconds")
     return seconds
 
 

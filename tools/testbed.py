@@ -362,7 +362,7 @@ class Testbed:
             if name in self.hosts:
                 raise ValueError(f"host {name!r} exists already")
         started = [self._run(name, ports) for name in names]
-        hosts = [self._wait(name, c, timeout) for name, c in zip(names, started)]
+        hosts = [self._wait(name, c, timeout) for name, c in zip(names, started, strict=True)]
         for host in hosts:
             self.hosts[host.name] = host
             if self.registry:

@@ -12,8 +12,8 @@ agent_app = typer.Typer(help="Manage the local agent (the embedded default targe
 @agent_app.command(epilog="Example: plat agent up")
 def up(json_: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False) -> None:
     """Build the agent image if needed and start the local agent."""
-    from plat.hostagent import local as local_agent
     from plat.docker_client import connect
+    from plat.hostagent import local as local_agent
 
     info = local_agent.up(connect())
     if json_:
@@ -25,8 +25,8 @@ def up(json_: Annotated[bool, typer.Option("--json", help="Print JSON.")] = Fals
 @agent_app.command(epilog="Example: plat agent down --purge")
 def down(purge: Annotated[bool, typer.Option("--purge", help="Also remove every app instance.")] = False) -> None:
     """Stop the local agent (apps keep running and are re-adopted on `up` unless --purge)."""
-    from plat.hostagent import local as local_agent
     from plat.docker_client import connect
+    from plat.hostagent import local as local_agent
 
     was = local_agent.down(connect(), purge)
     note("local agent stopped" if was else "the local agent was not running")
@@ -35,8 +35,8 @@ def down(purge: Annotated[bool, typer.Option("--purge", help="Also remove every 
 @agent_app.command("status", epilog="Example: plat agent status --json")
 def agent_status(json_: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False) -> None:
     """Is the local agent running, and where."""
-    from plat.hostagent import local as local_agent
     from plat.docker_client import connect
+    from plat.hostagent import local as local_agent
 
     info = local_agent.status(connect())
     if json_:

@@ -27,7 +27,8 @@ def audit(app: Annotated[str, typer.Argument(help="App name.")],
         table = Table("time", "host", "action", "by", "detail")
         for e in entries:
             when = dt.datetime.fromtimestamp(e["at"]).strftime("%Y-%m-%d %H:%M:%S")
-            detail = " ".join(f"{k}={v if isinstance(v, str) else json.dumps(v)}" for k, v in (e.get("detail") or {}).items())
+            detail = " ".join(f"{k}={v if isinstance(v, str) else json.dumps(v)}"
+                              for k, v in (e.get("detail") or {}).items())
             table.add_row(when, e["host"], e["kind"], str(e.get("actor") or ""), detail)
         out.print(table)
     raise_failures(results)

@@ -16,7 +16,8 @@ EXAMPLES = """Examples:
 
 def build(
     source: Annotated[str, typer.Argument(help="App folder, .tar.gz/.zip archive, or Git URL.")] = ".",
-    tag: Annotated[str | None, typer.Option("--tag", "-t", help="Image repository (or repo:tag); default <name>:<git sha>.")] = None,
+    tag: Annotated[str | None, typer.Option("--tag", "-t",
+                                            help="Image repository (or repo:tag); default <name>:<git sha>.")] = None,
     backend: Annotated[str, typer.Option("--backend", help="docker or kaniko.")] = "docker",
     platform: Annotated[str | None, typer.Option("--platform", help="Target platform, e.g. linux/amd64.")] = None,
     push: Annotated[bool, typer.Option("--push", help="Push to the registry after building.")] = False,

@@ -81,7 +81,8 @@ def _deploy_local(app: Any, json_: bool) -> None:
     with build_progress(app.name, quiet=json_) as on_event:
         built = build_app(client, app, on_event=on_event)
     target = local(start=True)
-    with err.status(f"deploying {built.image} to the {target.name} agent", spinner="dots") if not json_ else nullcontext():
+    with (err.status(f"deploying {built.image} to the {target.name} agent", spinner="dots")
+          if not json_ else nullcontext()):
         result = target.client.deploy(app.name, built.version.tag, built.image, agent_manifest(app), built.image_id)
     url = f"{target.gateway_url}/{app.name}/"
     if json_:

@@ -17,7 +17,8 @@ EXAMPLES = """Examples:
 
 def dev(
     directory: Annotated[Path, typer.Argument(help="App folder.")] = Path("."),
-    port: Annotated[int | None, typer.Option("--port", "-p", help="Host port on 127.0.0.1 (default: the app's port, or a free one).")] = None,
+    port: Annotated[int | None, typer.Option("--port", "-p", help="Host port on 127.0.0.1 "
+                                             "(default: the app's port, or a free one).")] = None,
     no_tui: Annotated[bool, typer.Option("--no-tui", help="Plain log lines instead of the live status line.")] = False,
 ) -> None:
     """Run the app in a container with its source mounted, and reload it on every save."""

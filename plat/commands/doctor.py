@@ -6,8 +6,8 @@ from typing import Annotated
 
 import typer
 
-from plat.commands._fleet_options import AppDir, Env
 from plat import doctor as diagnosis
+from plat.commands._fleet_options import AppDir, Env
 from plat.doctor import FAIL, OK, WARN, Check
 from plat.ui import err, out, print_json, styled
 

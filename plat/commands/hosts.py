@@ -10,7 +10,8 @@ from plat.ui import note, out, print_json, styled
 
 hosts_app = typer.Typer(help="The hosts plat.yaml names: trust their SSH keys, install the agent, check them.",
                         no_args_is_help=True,
-                        epilog="Examples: plat hosts trust web1 · plat hosts bootstrap · plat hosts check -e production")
+                        epilog="Examples: plat hosts trust web1 · plat hosts bootstrap "
+                               "· plat hosts check -e production")
 
 
 @hosts_app.command("list", epilog="Examples: plat hosts list · plat hosts list -e production --json")
@@ -37,7 +38,8 @@ def list_(app_dir: AppDir = ".", env: Env = None, label: Labels = [],
 
 @hosts_app.command(epilog="Examples: plat hosts trust web1 · plat hosts trust deploy@10.0.0.5:2222 --yes")
 def trust(
-    host: Annotated[str, typer.Argument(help="user@host:port (user and port optional), or an alias from your SSH config.")],
+    host: Annotated[str, typer.Argument(help="user@host:port (user and port optional), "
+                                             "or an alias from your SSH config.")],
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Trust without asking (scripts: check the fingerprint "
                                       "another way first).")] = False,
     fingerprint_: Annotated[str | None, typer.Option("--fingerprint", help="Trust only if the key has this SHA256 "
@@ -104,7 +106,7 @@ def bootstrap(
     if json_:
         print_json([{**(r.as_dict() if r else {"host": n}), "error": e.message if e else None} for n, r, e in results])
     else:
-        for name, r, e in results:
+        for name, r, _ in results:
             if r is not None:
                 what = ", ".join(r.changed) or "no change"
                 note(f"{name}: docker {r.docker_version or '-'}, agent {r.agent_version}: {what}")
@@ -124,7 +126,7 @@ def check(app_dir: AppDir = ".", env: Env = None, label: Labels = [],
     if json_:
         print_json([{"host": h, "agent": r, "error": e.message if e else None} for h, r, e in results])
     else:
-        for h, r, e in results:
+        for h, r, _ in results:
             if r is not None:
                 same = "" if r.get("version") == __version__ else styled(f" (CLI is {__version__})", "yellow")
                 out.print(Text.assemble(f"{h}: agent {r.get('version')} ok", same))

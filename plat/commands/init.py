@@ -34,7 +34,8 @@ def _pick_runtime() -> str:
 
 def init(
     directory: Annotated[Path, typer.Argument(help="Folder to create the app in.")] = Path("."),
-    runtime: Annotated[str | None, typer.Option("--runtime", "-r", help="go, nodejs or python-flask (see `plat runtimes`).")] = None,
+    runtime: Annotated[str | None, typer.Option("--runtime", "-r",
+                                                help="go, nodejs or python-flask (see `plat runtimes`).")] = None,
     name: Annotated[str | None, typer.Option("--name", "-n", help="App name (default: the folder's name).")] = None,
     frontend: Annotated[bool, typer.Option("--frontend", help="Add a React (Vite) frontend (python-flask).")] = False,
     example: Annotated[str | None, typer.Option("--example", help="Copy one of plat's examples instead.")] = None,

@@ -46,7 +46,8 @@ def invoke(
     path: Annotated[str, typer.Argument(help="Path inside the app.")] = "/",
     data: Annotated[str | None, typer.Option("--data", "-d", help="Request body, or @file.")] = None,
     header: Annotated[list[str], typer.Option("--header", "-H", help="'Name: value' (repeatable).")] = [],
-    method: Annotated[str | None, typer.Option("--request", "-X", help="HTTP method (default GET, POST with -d).")] = None,
+    method: Annotated[str | None, typer.Option("--request", "-X",
+                                               help="HTTP method (default GET, POST with -d).")] = None,
     async_: Annotated[bool, typer.Option("--async", help="Queue it; print the invocation id.")] = False,
     wait: Annotated[str | None, typer.Option("--wait", help="Wait for an async invocation's result.")] = None,
     timeout: Annotated[float, typer.Option("--timeout", help="Seconds to wait.")] = 60.0,
@@ -88,7 +89,8 @@ def _wait(app: str, wait: str, clients: list, timeout: float, json_: bool) -> No
     if json_:
         print_json({**inv, "host": where})
     else:
-        note(f"{inv.get('status')} after {inv.get('attempts')} attempt(s) on {where}, status {inv.get('result_status')}")
+        note(f"{inv.get('status')} after {inv.get('attempts')} attempt(s) on {where}, "
+             f"status {inv.get('result_status')}")
         sys.stdout.write((inv.get("result_body") or "") + "\n")
     raise typer.Exit(0 if inv.get("status") == "done" else 1)
 

@@ -39,7 +39,8 @@ def release(app: Annotated[str, typer.Argument(help="App name.")],
     for h, r, _ in results:
         if r is not None:
             prev = r.get("lock") or {}
-            note(f"{h}: released the lock held by {prev.get('holder')}" if r.get("released") else f"{h}: was not locked")
+            note(f"{h}: released the lock held by {prev.get('holder')}" if r.get("released")
+                 else f"{h}: was not locked")
     raise_failures(results)
 
 

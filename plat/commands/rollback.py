@@ -32,7 +32,7 @@ def rollback(
     if json_:
         print_json([{"host": h, **(r or {}), "error": e.message if e else None} for h, r, e in results])
     else:
-        for h, r, e in results:
+        for h, r, _ in results:
             if r is not None:
                 note(f"{h}: {app} rolled back")
                 out.print(f"{h}\t{r['version']}" if len(results) > 1 else r["version"])

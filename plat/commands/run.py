@@ -14,7 +14,8 @@ EXAMPLES = """Examples:
 
 def run(
     source: Annotated[str, typer.Argument(help="App folder, archive or Git URL.")] = ".",
-    port: Annotated[int | None, typer.Option("--port", "-p", help="Host port on 127.0.0.1 (default: a free one).")] = None,
+    port: Annotated[int | None, typer.Option("--port", "-p",
+                                             help="Host port on 127.0.0.1 (default: a free one).")] = None,
     detach: Annotated[bool, typer.Option("--detach", "-d", help="Leave it running and exit once healthy.")] = False,
     timeout: Annotated[float, typer.Option("--timeout", help="Seconds to wait for the health check.")] = 60.0,
     json_: Annotated[bool, typer.Option("--json", help="Print JSON once healthy (implies no log streaming).")] = False,

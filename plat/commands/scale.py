@@ -11,7 +11,8 @@ from plat.ui import note, print_json
 
 def scale(
     app: Annotated[str, typer.Argument(help="App name.")],
-    min_warm: Annotated[int | None, typer.Option("--min", help="Instances always warm (0 allows scale to zero).")] = None,
+    min_warm: Annotated[int | None, typer.Option("--min",
+                                                 help="Instances always warm (0 allows scale to zero).")] = None,
     max_instances: Annotated[int | None, typer.Option("--max", help="Upper bound of instances.")] = None,
     app_dir: AppDir = ".", env: Env = None, host: Hosts = [], label: Labels = [],
     json_: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,

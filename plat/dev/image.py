@@ -84,8 +84,8 @@ def dev_context(app: AppSpec, cfg: DevConfig, *, frontend: bool = False,
     base, stages = base_images(app.runtime, app.manifest.build.base_image, env)
     variables = {
         "app": app.name, "runtime": app.runtime.name, "port": app.port, "base_image": base, "images": stages,
-        "frontend": app.frontend, "extra_ca": EXTRA_CA_NAME in generated, "files": frozenset(files), "pyproject": pyproject,
-        "workdir": cfg.workdir,
+        "frontend": app.frontend, "extra_ca": EXTRA_CA_NAME in generated, "files": frozenset(files),
+        "pyproject": pyproject, "workdir": cfg.workdir,
     }
     generated.update(render_dev_files(app.runtime.folder / "dev", variables))
     dockerfile = f"{SCAFFOLD_DIR}/{cfg.frontend.dockerfile if frontend and cfg.frontend else cfg.dockerfile}"

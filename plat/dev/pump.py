@@ -42,12 +42,12 @@ class Tracked:
                 *lines, buffer = buffer.split(b"\n")
                 for raw in lines:
                     self._line(raw.decode(errors="replace").rstrip("\r"))
-        except Exception:  # noqa: BLE001 - the container went away: the loop reports it
+        except Exception:  # noqa: BLE001, S110 - the container went away: the loop reports it
             pass
         code = None
         try:
             code = self.container.wait(timeout=5).get("StatusCode")
-        except Exception:  # noqa: BLE001
+        except Exception:  # noqa: BLE001, S110 - no exit code to read: reported as -1
             pass
         with self.changed:
             self.ended = code if code is not None else -1

@@ -22,7 +22,6 @@ from plat.hostagent.install import API_PORT, CONTAINER, STATE_DIR
 from plat.parallel import each
 
 
-
 def actor() -> str:
     """Who is acting, for locks and audit logs: user@machine."""
     try:

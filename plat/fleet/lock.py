@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import socket
 import threading
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from types import TracebackType
 from typing import Any
 
@@ -19,7 +19,7 @@ from plat.fleet.connect import HostConnection, actor
 
 
 def describe(lock: dict[str, Any], host: str) -> str:
-    since = datetime.fromtimestamp(float(lock.get("since") or 0), timezone.utc).strftime("%Y-%m-%d %H:%M:%SZ")
+    since = datetime.fromtimestamp(float(lock.get("since") or 0), UTC).strftime("%Y-%m-%d %H:%M:%SZ")
     state = ""
     if lock.get("machine") == socket.gethostname() and lock.get("pid") and not _alive(int(lock["pid"])):
         state = " — stale: that process is gone"

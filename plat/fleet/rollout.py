@@ -75,7 +75,7 @@ def _named(name: str, fn: Callable[[], T]) -> T:
         return fn()
     except PlatError:
         raise
-    except Exception as exc:  # noqa: BLE001 - the transports raise many kinds; all are this host's failure
+    except Exception as exc:
         raise PlatError(f"{name}: {type(exc).__name__}: {exc}") from exc
 
 

@@ -17,11 +17,11 @@ from typing import Any
 
 from plat.config import AgentSettings
 from plat.errors import PlatError
-from plat.hostagent.bootstrap import Bootstrap, bootstrap
 from plat.fleet.connect import HostConnection, open_all
 from plat.fleet.lock import FleetLock
 from plat.fleet.rollout import HostResult, Release, outcome, rollout
 from plat.fleet.select import Fleet
+from plat.hostagent.bootstrap import Bootstrap, bootstrap
 from plat.parallel import each
 from plat.paths import plat_home
 from plat_contract.images import parse_reference

@@ -72,7 +72,7 @@ def ensure_docker(conn: HostConnection, install: bool) -> str:
         return str(conn.docker.version().get("Version", "?"))
     except PlatError:
         raise
-    except Exception as exc:  # the engine refused us: daemon down, socket permissions
+    except Exception as exc:  # noqa: BLE001 - the engine refused us: daemon down, socket permissions
         raise PlatError(f"{conn.name}: the Docker engine does not answer ({exc})",
                         "is dockerd running, and is the SSH user in the `docker` group?") from None
 

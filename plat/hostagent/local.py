@@ -151,7 +151,8 @@ def connect_info(wait: float = 0.0) -> LocalAgent:
     while True:
         try:
             token = where.token_file.read_text().strip()
-            if httpx.get(f"{api}/v1/health", headers={"Authorization": f"Bearer {token}"}, timeout=2).status_code == 200:
+            if httpx.get(f"{api}/v1/health", headers={"Authorization": f"Bearer {token}"},
+                         timeout=2).status_code == 200:
                 return LocalAgent(api, where.gateway_url, token, container_name())
         except (OSError, httpx.HTTPError):
             pass
@@ -168,7 +169,8 @@ def down(client: docker.DockerClient, purge: bool = False) -> bool:
     if current is not None:
         current.remove(force=True)
     if purge:
-        for c in client.containers.list(all=True, filters={"label": ["plat.role=instance", f"plat.agent={agent_id()}"]}):
+        for c in client.containers.list(all=True,
+                                        filters={"label": ["plat.role=instance", f"plat.agent={agent_id()}"]}):
             c.remove(force=True)
     return current is not None
 

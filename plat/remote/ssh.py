@@ -25,7 +25,9 @@ from plat.errors import PlatError
 # paramiko logs refused tunnel channels (routine while an agent starts) as errors on stderr;
 # plat reports failures itself, so only its --debug tracebacks should show paramiko's view.
 logging.getLogger("paramiko").setLevel(logging.CRITICAL)
-_ADDRESS = re.compile(r"^(?:(?P<user>[A-Za-z0-9._-]+)@)?(?P<host>\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._-]+)(?::(?P<port>\d{1,5}))?$")
+_ADDRESS = re.compile(r"^(?:(?P<user>[A-Za-z0-9._-]+)@)?"
+                      r"(?P<host>\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._-]+)"
+                      r"(?::(?P<port>\d{1,5}))?$")
 DEFAULT_KNOWN_HOSTS = ("~/.ssh/known_hosts", "~/.ssh/known_hosts2")
 
 
@@ -81,7 +83,7 @@ def load_ssh_config(path: Path | None = None) -> paramiko.SSHConfig:
         return paramiko.SSHConfig()
     try:
         return paramiko.SSHConfig.from_path(str(path))
-    except Exception as exc:  # paramiko raises ConfigParseError and plain exceptions
+    except Exception as exc:  # noqa: BLE001 - paramiko raises ConfigParseError and plain exceptions
         raise PlatError(f"{path}: cannot parse the SSH config: {exc}") from None
 
 
@@ -158,7 +160,8 @@ def _jump_channel(params: SSHParams, config: paramiko.SSHConfig) -> tuple[parami
             "direct-tcpip", (params.hostname, params.port), ("127.0.0.1", 0), timeout=params.connect_timeout)
     except (paramiko.SSHException, OSError) as exc:
         jump_client.close()
-        raise PlatError(f"{params.name}: jump host {jump.name} cannot reach {params.hostname}:{params.port} ({exc})") from None
+        raise PlatError(f"{params.name}: jump host {jump.name} cannot reach "
+                        f"{params.hostname}:{params.port} ({exc})") from None
     return jump_client, chan
 
 
@@ -186,7 +189,7 @@ def connect(params: SSHParams, config: paramiko.SSHConfig | None = None) -> para
             timeout=params.connect_timeout, banner_timeout=params.connect_timeout,
             auth_timeout=params.connect_timeout, channel_timeout=params.connect_timeout,
         )
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - close the clients, then re-raise it (translated when known)
         client.close()
         if jump_client is not None:
             jump_client.close()
@@ -279,7 +282,7 @@ def run(client: paramiko.SSHClient, command: str, timeout: float = 60.0, stdin: 
     try:
         while chunk := chan.recv(65536):
             out += chunk
-    except socket.timeout:
+    except TimeoutError:
         chan.close()
         host = client.get_transport().getpeername()[0] if client.get_transport() else "the host"  # type: ignore[union-attr]
         raise PlatError(f"{host}: a command did not finish within {timeout:g}s ({command.split()[0]} …)") from None

@@ -6,7 +6,6 @@ our tunnel; each HTTP connection is one channel on the host's existing SSH conne
 
 from __future__ import annotations
 
-import socket
 from typing import Any
 
 import httpcore
@@ -22,14 +21,14 @@ class _ChannelStream(httpcore.NetworkStream):
         self._chan.settimeout(timeout)
         try:
             return self._chan.recv(max_bytes)
-        except socket.timeout as exc:
+        except TimeoutError as exc:
             raise httpcore.ReadTimeout(str(exc)) from exc
 
     def write(self, buffer: bytes, timeout: float | None = None) -> None:
         self._chan.settimeout(timeout)
         try:
             self._chan.sendall(buffer)
-        except socket.timeout as exc:
+        except TimeoutError as exc:
             raise httpcore.WriteTimeout(str(exc)) from exc
         except OSError as exc:
             raise httpcore.WriteError(str(exc)) from exc

@@ -20,8 +20,8 @@ from pathlib import Path
 import docker
 import pytest
 
-from tools import testbed as tb
 from tests.integration.conftest import LABEL, SESSION, engine  # noqa: F401  (engine: the session fixture)
+from tools import testbed as tb
 
 HOST_COUNT = int(os.environ.get("PLAT_E2E_HOSTS", "2"))
 """How many hosts `hosts` starts (raise to 3 for benchmarks: PLAT_E2E_HOSTS=3)."""

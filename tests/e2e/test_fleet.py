@@ -153,7 +153,8 @@ def test_redeploy_under_load_has_no_failed_requests(fleet, shop: Path) -> None:
                 except httpx.HTTPError:
                     codes.append(-1)
 
-    threads = [threading.Thread(target=load, args=(f"{h.gateway_url}/shop/",)) for h in fleet.hosts[:2] for _ in range(2)]
+    threads = [threading.Thread(target=load, args=(f"{h.gateway_url}/shop/",))
+               for h in fleet.hosts[:2] for _ in range(2)]
     for t in threads:
         t.start()
     try:

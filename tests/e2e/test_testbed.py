@@ -11,8 +11,8 @@ import docker
 import paramiko
 import pytest
 
-from tools import testbed as tb
 from tests.integration.conftest import SESSION
+from tools import testbed as tb
 
 
 def run(client: paramiko.SSHClient, command: str, timeout: float = 60) -> tuple[int, str]:

@@ -87,7 +87,8 @@ def test_init_refuses_non_empty_folder(tmp_path: Path) -> None:
 def test_user_dockerfile_wins(engine: docker.DockerClient, tmp_path: Path) -> None:
     (tmp_path / "requirements.txt").write_text("flask\n")
     (tmp_path / "plat.yaml").write_text("name: own-dockerfile\n")
-    (tmp_path / "Dockerfile").write_text("FROM " + os.environ["PLAT_BASE_IMAGE_PYTHON_FLASK"] + "\nLABEL made.by=user\n")
+    (tmp_path / "Dockerfile").write_text("FROM " + os.environ["PLAT_BASE_IMAGE_PYTHON_FLASK"]
+                                         + "\nLABEL made.by=user\n")
     res = plat("build", str(tmp_path), "--json")
     assert res.code == 0, res.stderr
     image = engine.images.get(json.loads(res.stdout)["image"])

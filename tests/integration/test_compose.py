@@ -45,7 +45,8 @@ class Platform:
         proc = subprocess.run(["docker-compose", "-f", str(ROOT / "docker-compose.yaml"), "-p", PROJECT, *args],
                               cwd=ROOT, env=self.env, capture_output=True, check=False, text=True, timeout=timeout)
         if check:
-            assert proc.returncode == 0, f"docker-compose {' '.join(args)}:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+            assert proc.returncode == 0, (f"docker-compose {' '.join(args)}:\n"
+                                          f"{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
         return proc
 
 

@@ -17,11 +17,11 @@ from tests.integration.conftest import ROOT, free_port
 
 prefect = pytest.importorskip("prefect", reason="prefect is not installed: pip install -e '.[prefect]' "
                                                 "(scripts/test installs it)")
-from prefect.client.orchestration import get_client
-from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
-from prefect.testing.utilities import prefect_test_harness
+from prefect.client.orchestration import get_client  # noqa: E402 - only once importorskip found prefect
+from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId  # noqa: E402
+from prefect.testing.utilities import prefect_test_harness  # noqa: E402
 
-from flows.deploy_flow import deploy_flow
+from flows.deploy_flow import deploy_flow  # noqa: E402 - it imports prefect too
 
 pytestmark = pytest.mark.integration
 APP = "hello-python-flask"

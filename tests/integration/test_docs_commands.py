@@ -20,8 +20,8 @@ from pathlib import Path
 import docker
 import pytest
 
-from tools.markdown import runnable_blocks
 from tests.integration.conftest import ROOT, free_port, plat
+from tools.markdown import runnable_blocks
 
 pytestmark = pytest.mark.integration
 QUICKSTARTS = sorted((ROOT / "docs").glob("quickstart-*.md"))

@@ -160,7 +160,8 @@ def test_the_scale_ceilings_hold(agent: dict[str, str], callers: dict[str, Calle
     assert r.status_code == 400 and "min_warm (400) is more than max_instances (1)" in r.text
     r = acme("POST", "/v1/apps/ceil/deploy", {"version": "v1", "image": image, "manifest": manifest(max_instances=65)})
     assert r.status_code == 422 and r.json()["code"] == "limit" and "PLAT_AGENT_MAX_INSTANCES" in r.text
-    assert acme("POST", "/v1/apps/ceil/deploy", {"version": "v1", "image": image, "manifest": manifest()}).status_code == 200
+    assert acme("POST", "/v1/apps/ceil/deploy",
+                {"version": "v1", "image": image, "manifest": manifest()}).status_code == 200
     for body in ({"min_warm": 3, "max_instances": 2}, {"min_warm": 3}):
         r = acme("POST", "/v1/apps/ceil/scale", body)
         assert r.status_code in (400, 422) and r.json()["code"] in ("invalid", "limit"), r.text
@@ -177,7 +178,8 @@ def test_two_tenants_racing_for_a_new_name_end_with_exactly_one_owner(
         app, results = f"race-{round_}", {}
         barrier = threading.Barrier(2)
 
-        def go(who: str) -> None:
+        def go(who: str, barrier: threading.Barrier = barrier, results: dict[str, httpx.Response] = results,
+               app: str = app) -> None:
             barrier.wait()
             body = {"version": who, "image": image, "manifest": {**manifest(), "env": {"OWNER": who}}}
             results[who] = callers[who]("POST", f"/v1/apps/{app}/deploy", body)
@@ -363,7 +365,7 @@ def test_an_agent_killed_mid_deploy_restarts_serving_what_it_was_serving(
         for fault, version, expected in (("after-switch", "v2", "v2"), ("after-warm", "v3", "v2")):
             api, gateway = up(fault)
             assert deploy(api, version) is None, f"the agent dies {fault}"
-            wait_for(lambda: _answers(api), timeout=60, what="the engine to restart the agent")
+            wait_for(lambda api=api: _answers(api), timeout=60, what="the engine to restart the agent")
             status = api("GET", "/v1/apps/killed").json()
             assert status["live_version"] == expected, status
             assert serving(gateway).startswith(f"plat-killed-{expected}-"), serving(gateway)

@@ -83,7 +83,8 @@ def test_user_errors_are_exit_1_without_traceback(tmp_path: Path, capfd: pytest.
     import sys
 
     def plat(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([sys.executable, "-m", "plat", *args], capture_output=True, text=True, stdin=subprocess.DEVNULL)
+        return subprocess.run([sys.executable, "-m", "plat", *args], capture_output=True, text=True,
+                              stdin=subprocess.DEVNULL)
 
     bad = plat("init", str(tmp_path / "x"), "--runtime", "cobol")
     assert bad.returncode == 1 and "unknown runtime 'cobol'" in bad.stderr and "go, nodejs, python-flask" in bad.stderr

@@ -3,8 +3,8 @@ from pathlib import Path
 import pytest
 
 from plat.config import Manifest, load_manifest, manifest_schema, parse_manifest, slugify
-from plat_contract.patterns import parse_duration
 from plat.errors import PlatError
+from plat_contract.patterns import parse_duration
 
 F = Path("app/plat.yaml")
 
@@ -81,14 +81,16 @@ def test_slugify(text: str, slug: str) -> None:
     assert slugify(text) == slug
 
 
-@pytest.mark.parametrize(("value", "seconds"), [("30s", 30), ("5m", 300), ("1h", 3600), ("250ms", 0.25), (12, 12), ("7", 7)])
+@pytest.mark.parametrize(("value", "seconds"),
+                         [("30s", 30), ("5m", 300), ("1h", 3600), ("250ms", 0.25), (12, 12), ("7", 7)])
 def test_parse_duration(value: str | int, seconds: float) -> None:
     assert parse_duration(value) == seconds
 
 
 def test_schema_lists_every_section() -> None:
     schema = manifest_schema()
-    assert {"name", "runtime", "port", "health", "build", "env", "scale", "resources", "hosts", "registry"} <= set(schema["properties"])
+    assert {"name", "runtime", "port", "health", "build", "env", "scale", "resources", "hosts", "registry"} \
+        <= set(schema["properties"])
     assert schema["additionalProperties"] is False
 
 

@@ -69,9 +69,11 @@ def test_plan_renders_scaffold_with_variables(tmp_path: Path) -> None:
 
 def test_base_image_overrides(tmp_path: Path) -> None:
     app = toy_app(tmp_path)
-    assert b"FROM local/toy" in plan_context(app, env={"PLAT_BASE_IMAGE_TOY": "local/toy"}).generated[".plat/Dockerfile"]
+    assert b"FROM local/toy" in \
+        plan_context(app, env={"PLAT_BASE_IMAGE_TOY": "local/toy"}).generated[".plat/Dockerfile"]
     app2 = toy_app(tmp_path / "b", build={"base_image": "mine/toy"})
-    assert b"FROM mine/toy" in plan_context(app2, env={"PLAT_BASE_IMAGE_TOY": "local/toy"}).generated[".plat/Dockerfile"]
+    assert b"FROM mine/toy" in \
+        plan_context(app2, env={"PLAT_BASE_IMAGE_TOY": "local/toy"}).generated[".plat/Dockerfile"]
 
 
 def test_extra_ca_is_opt_in(tmp_path: Path) -> None:

@@ -4,7 +4,6 @@ import pytest
 
 from plat.dev.ignore import load_ignore, make_ignore
 
-
 IGNORE = make_ignore(
     dockerignore=".git\n**/node_modules\n.env\nbin\n*.test\n!important.test\n",
     gitignores=[("", "/build\n*.log\n!keep.log\ndocs/*.html\n\\#notes\n"), ("frontend", "coverage/\n/cache\n")],

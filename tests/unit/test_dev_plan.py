@@ -8,8 +8,17 @@ from plat.app import resolve_app
 from plat.dev.config import dev_config
 from plat.dev.image import SUPERVISOR
 from plat.dev.loop import describe, watch_rules, watcher_error
-from plat.dev.plan import (Ports, backend_spec, cache_volume, dev_env, frontend_spec, labels,
-                           parse_marker, react, relative)
+from plat.dev.plan import (
+    Ports,
+    backend_spec,
+    cache_volume,
+    dev_env,
+    frontend_spec,
+    labels,
+    parse_marker,
+    react,
+    relative,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "examples"

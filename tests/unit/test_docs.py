@@ -10,8 +10,9 @@ import pytest
 import typer
 import yaml
 
-from tools import gen_docs as docs, markdown, schema_reference
 from plat.config import manifest_schema, parse_manifest
+from tools import gen_docs as docs
+from tools import markdown, schema_reference
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCS = ROOT / "docs"
@@ -198,11 +199,13 @@ def test_links_anchors_and_sections() -> None:
 
 def test_schema_types_and_defaults_in_words() -> None:
     assert schema_reference.type_of({"type": "string"}) == "string"
-    assert schema_reference.type_of({"anyOf": [{"type": "integer", "minimum": 1, "maximum": 65535}, {"type": "null"}]}) == \
-        "integer (1–65535)"
-    assert schema_reference.type_of({"type": "array", "items": {"anyOf": [{"type": "string"}, {"$ref": "#/$defs/Host"}]}}) == \
+    assert schema_reference.type_of(
+        {"anyOf": [{"type": "integer", "minimum": 1, "maximum": 65535}, {"type": "null"}]}) == "integer (1–65535)"
+    assert schema_reference.type_of(
+        {"type": "array", "items": {"anyOf": [{"type": "string"}, {"$ref": "#/$defs/Host"}]}}) == \
         "list of string or [Host](#host)"
-    assert schema_reference.type_of({"type": "object", "additionalProperties": {"type": "string"}}) == "map of name to string"
+    assert schema_reference.type_of(
+        {"type": "object", "additionalProperties": {"type": "string"}}) == "map of name to string"
     assert schema_reference.type_of({"enum": ["rollback", "keep"], "type": "string"}) == "`rollback` or `keep`"
     assert schema_reference.default_of({"type": "string"}, required=True) == "**required**"
     assert schema_reference.default_of({"default": None}, required=False) == "unset"

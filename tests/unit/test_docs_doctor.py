@@ -14,8 +14,8 @@ import pytest
 from typer.testing import CliRunner
 
 from plat import __version__
-from plat.cli import app
 from plat import doctor as d
+from plat.cli import app
 from plat.config import AgentSettings, Host
 from plat.errors import PlatError
 from plat.remote.ssh import SSHParams, fingerprint

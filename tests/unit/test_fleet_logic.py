@@ -11,9 +11,9 @@ import yaml
 from plat.agent_client import NotFound
 from plat.config import AgentSettings, Deploy, parse_dotenv, parse_manifest
 from plat.errors import PlatError
-from plat.hostagent.bootstrap import remote_agent_env
 from plat.fleet.rollout import Release, outcome, rollout
 from plat.fleet.select import batches, check_delivery, fleet_of
+from plat.hostagent.bootstrap import remote_agent_env
 from plat_contract.api import ErrorCode
 
 P = Path("plat.yaml")

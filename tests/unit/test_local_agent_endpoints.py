@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from plat.hostagent import local as local_agent
 from plat.errors import PlatError
+from plat.hostagent import local as local_agent
 from plat.hostagent.local import Endpoints, endpoints
 
 

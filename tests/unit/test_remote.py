@@ -14,7 +14,14 @@ import pytest
 from plat.errors import PlatError
 from plat.remote.delivery import chain_ids, chains_present, missing_layers, partial_archive
 from plat.remote.ssh import (
-    Address, SSHParams, connect, fingerprint, known_hosts_line, parse_address, resolve, trust,
+    Address,
+    SSHParams,
+    connect,
+    fingerprint,
+    known_hosts_line,
+    parse_address,
+    resolve,
+    trust,
 )
 
 
@@ -72,7 +79,8 @@ def test_trust_appends_once_and_refuses_a_different_key(tmp_path: Path) -> None:
     params = SSHParams("web1", "127.0.0.1", 2201, "root", known_hosts=(str(kh),))
     key = paramiko.Ed25519Key.from_private_key(io.StringIO(_ED25519))
     assert trust(params, key) == kh and trust(params, key) == kh
-    assert kh.read_text() == known_hosts_line(params, key) and kh.read_text().startswith("[127.0.0.1]:2201 ssh-ed25519 ")
+    assert kh.read_text() == known_hosts_line(params, key) and \
+        kh.read_text().startswith("[127.0.0.1]:2201 ssh-ed25519 ")
     assert kh.stat().st_mode & 0o777 == 0o600
     other = paramiko.Ed25519Key.from_private_key(io.StringIO(_ED25519_B))
     with pytest.raises(PlatError, match="already holds a different key .*ssh-ed25519"):
@@ -125,8 +133,9 @@ def test_missing_layers_are_those_whose_chain_the_host_lacks() -> None:
 def _save_archive() -> bytes:
     buf = io.BytesIO()
     files = {"l0/layer.tar": b"base" * 1000, "l1/layer.tar": b"deps" * 1000, "l2/layer.tar": b"app",
-             "cfg.json": b"{}", "manifest.json": json.dumps([{"Config": "cfg.json", "RepoTags": ["a:1"],
-                                                              "Layers": ["l0/layer.tar", "l1/layer.tar", "l2/layer.tar"]}]).encode()}
+             "cfg.json": b"{}",
+             "manifest.json": json.dumps([{"Config": "cfg.json", "RepoTags": ["a:1"],
+                                           "Layers": ["l0/layer.tar", "l1/layer.tar", "l2/layer.tar"]}]).encode()}
     with tarfile.open(fileobj=buf, mode="w") as tar:
         for name, data in files.items():
             info = tarfile.TarInfo(name)

@@ -121,17 +121,20 @@ def test_the_provider_version_is_pinned(docs: dict[str, dict[str, Any]]) -> None
     assert providers, "no required_providers block"
     for name, spec in providers.items():
         version = unquote(spec.get("version", ""))
-        assert re.fullmatch(r"(~>\s*\d+\.\d+(\.\d+)?|=?\s*\d+\.\d+\.\d+)", version), f"{name}: version {version!r} is not pinned"
+        assert re.fullmatch(r"(~>\s*\d+\.\d+(\.\d+)?|=?\s*\d+\.\d+\.\d+)", version), \
+            f"{name}: version {version!r} is not pinned"
         assert unquote(spec["source"]).startswith("hashicorp/")
 
 
 def test_no_hard_coded_secrets(docs: dict[str, dict[str, Any]]) -> None:
     for body in merged(docs, "provider").values():
-        assert not {"access_key", "secret_key", "token", "password"} & set(body), "credentials come from the environment"
+        assert not {"access_key", "secret_key", "token", "password"} & set(body), \
+            "credentials come from the environment"
     text = "\n".join(p.read_text() for p in [*TF_FILES, *MODULE.glob("*.tfvars*")])
     assert not re.search(r"AKIA[0-9A-Z]{16}|ASIA[0-9A-Z]{16}", text), "an AWS access key id"
     assert "PRIVATE KEY" not in text
-    literal = re.compile(r'^\s*\w*(password|secret|token|access_key|private_key)\s*=\s*"[^"$]+"', re.IGNORECASE | re.MULTILINE)
+    literal = re.compile(r'^\s*\w*(password|secret|token|access_key|private_key)\s*=\s*"[^"$]+"',
+                         re.IGNORECASE | re.MULTILINE)
     assert not literal.findall(text)
 
 

@@ -44,7 +44,7 @@ class _Ok(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(b"ok")
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+    def log_message(self, format: str, *args: Any) -> None:
         pass
 
 
@@ -110,7 +110,7 @@ class FakeDriver:
             return "Traceback: ImportError: no module named app\n"
         return "listening on :8080\nGET / 200\n"
 
-    def follow(self, instance_id: str, since: float | None = None) -> "FakeStream":
+    def follow(self, instance_id: str, since: float | None = None) -> FakeStream:
         stream = FakeStream()
         self.streams.append(stream)
         return stream
@@ -226,7 +226,8 @@ def test_every_route_refuses_a_missing_or_wrong_token(env: dict[str, Any], metho
 
 @pytest.mark.parametrize(("method", "path", "admin_only"), [c for c in ROUTE_CASES if c.values[2]])
 def test_admin_routes_refuse_tenant_tokens(env: dict[str, Any], method: str, path: str, admin_only: bool) -> None:
-    status, data = env["api"].call(method, path, env["tokens"]["acme"], body={"name": "x"} if method == "POST" else None)
+    status, data = env["api"].call(method, path, env["tokens"]["acme"],
+                                   body={"name": "x"} if method == "POST" else None)
     assert status == 403 and "admin" in data["error"]
 
 
@@ -512,7 +513,8 @@ def test_connections_past_the_cap_get_a_503_at_once() -> None:
 
 def test_a_refused_body_is_never_read_as_the_next_request(env: dict[str, Any]) -> None:
     """After a 413 the connection closes: the unread body (here, a whole request) is not served."""
-    inner = b"GET /v1/health HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + env["tokens"]["acme"].encode() + b"\r\n\r\n"
+    inner = (b"GET /v1/health HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer "
+             + env["tokens"]["acme"].encode() + b"\r\n\r\n")
     body = inner * (MAX_BODY // len(inner) + 1)
     head = (f"POST /async/web/x HTTP/1.1\r\nHost: x\r\nContent-Length: {len(body)}\r\n\r\n").encode()
     deploy(env, env["tokens"]["acme"], "v1")

@@ -11,8 +11,8 @@ import httpx
 import pytest
 
 from plat.agent_client import AgentClient, AgentRefused, Locked, NotFound, OwnedElsewhere, _unreachable, actor_header
-from plat_contract.api import ErrorCode
 from plat.errors import PlatError
+from plat_contract.api import ErrorCode
 
 LOCK = {"app": "web", "holder": "alice", "machine": "laptop", "pid": 1, "since": 1.0, "renewed": 1.0,
         "expires": 61.0, "stale": True}

@@ -7,8 +7,8 @@ import hashlib
 import pytest
 
 from agent.images import all_chains, auth_config, chain_ids, pull_secrets, redact
-from plat_contract.images import ImageRef, parse_reference
 from plat_contract.api import Pull
+from plat_contract.images import ImageRef, parse_reference
 
 DIGEST = "sha256:" + "ab" * 32
 

@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from agent.db import Store
 from agent.api import parse_body
+from agent.db import Store
 from agent.locks import held_message, iso, view
 from plat_contract.api import LockRequest
 

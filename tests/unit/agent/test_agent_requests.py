@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-
 from typing import Any
 
 import pytest
@@ -36,7 +35,8 @@ def test_pull_options() -> None:
     assert pull({"pull": {}}) == Pull(auth=None, always=False)
     assert pull({"pull": {"auth": None, "always": True}}) == Pull(auth=None, always=True)
     auth = pull({"pull": {"auth": {"username": "robot", "password": "pw"}}})
-    assert auth is not None and auth.auth is not None and auth.auth.model_dump() == {"username": "robot", "password": "pw"}
+    assert auth is not None and auth.auth is not None and \
+        auth.auth.model_dump() == {"username": "robot", "password": "pw"}
 
 
 @pytest.mark.parametrize(

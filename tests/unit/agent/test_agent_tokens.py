@@ -10,7 +10,13 @@ import pytest
 
 from agent.db import Store
 from agent.tokens import (
-    Principal, authenticate, bootstrap_admin, key_allows, new_token, token_hash, write_secret_file,
+    Principal,
+    authenticate,
+    bootstrap_admin,
+    key_allows,
+    new_token,
+    token_hash,
+    write_secret_file,
 )
 
 

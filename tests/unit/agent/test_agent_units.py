@@ -12,7 +12,16 @@ import pytest
 
 from agent.db import Store
 from agent.haproxy_config import (
-    AppRoute, GatewayConfig, Server, add_server, app_load, backend_name, delete_server, parse_stat, render, render_map,
+    AppRoute,
+    GatewayConfig,
+    Server,
+    add_server,
+    app_load,
+    backend_name,
+    delete_server,
+    parse_stat,
+    render,
+    render_map,
 )
 from agent.invoker import backoff, outcome
 from agent.settings import Settings
@@ -108,7 +117,8 @@ def test_activate_is_transactional_and_keeps_n_versions(tmp_path: Path) -> None:
 
 def test_tokens_constant_time_lookup_and_secret_file(tmp_path: Path) -> None:
     a, b = new_token(), new_token()
-    rows = [{"name": "a", "token_hash": token_hash(a), "admin": 1}, {"name": "b", "token_hash": token_hash(b), "admin": 0}]
+    rows = [{"name": "a", "token_hash": token_hash(a), "admin": 1},
+            {"name": "b", "token_hash": token_hash(b), "admin": 0}]
     assert authenticate(f"Bearer {a}", rows).admin is True
     assert authenticate(f"Bearer {b}", rows).tenant == "b"
     assert authenticate("Bearer nope", rows) is None and authenticate(None, rows) is None
@@ -128,7 +138,8 @@ def test_agent_never_imports_the_cli() -> None:
     """The agent imports the contract (and so pydantic), never the CLI or its libraries."""
     code = ("import sys, agent.__main__, agent.api, agent.core; "
             "bad = [m for m in ('plat', 'typer', 'rich', 'jinja2', 'git', 'httpx') if m in sys.modules]; "
-            "print(json.dumps([bad, 'plat_contract.api' in sys.modules]))").replace("print(json", "import json; print(json")
+            "print(json.dumps([bad, 'plat_contract.api' in sys.modules]))"
+            ).replace("print(json", "import json; print(json")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert json.loads(out) == [[], True]
 

@@ -7,6 +7,7 @@ FROM ${BASE}
 COPY ca/ /plat-ca/
 COPY pyproject.toml README.md /src/
 COPY plat/ /src/plat/
+COPY plat_contract/ /src/plat_contract/
 COPY agent/ /src/agent/
 COPY templates/ /src/templates/
 COPY examples/ /src/examples/

@@ -61,7 +61,7 @@ def run(env: Mapping[str, str]) -> None:
                            state_dir=str(settings.state_dir), activator=f"127.0.0.1:{settings.activator_port}",
                            activator_name=activator_name, internal_key=internal_key,
                            control=control_address(settings.api_bind, settings.api_port), control_tls=settings.tls)
-    agent = Agent(settings, store, driver, router=None)  # type: ignore[arg-type]
+    agent = Agent(settings, store, driver, router=None)  # type: ignore[arg-type]  # set just below: the gateway needs agent.routes
     gateway = Gateway(gw_cfg, agent.routes, settings.haproxy)
     agent.router = gateway
     agent.reload_gateway = gateway.reload

@@ -81,7 +81,7 @@ def parse_body(model: type[M], raw: bytes) -> M:
         problems: dict[str, str] = {}
         for e in exc.errors(include_input=False):
             # A union's members show as extra parts (`idle_timeout.str`): name the field once.
-            where = ".".join(p if isinstance(p, int) or _SAFE_KEY.fullmatch(p) else "<unknown key>"
+            where = ".".join(str(p) if isinstance(p, int) or _SAFE_KEY.fullmatch(p) else "<unknown key>"
                              for p in e["loc"] if not _UNION_TAG.fullmatch(str(p))) or "body"
             problems.setdefault(where, e["msg"])
         raise ValueError("; ".join(f"{k}: {v}" for k, v in list(problems.items())[:5])) from None
@@ -150,10 +150,12 @@ def make_api(agent: Agent, bind: str, port: int, ssl_context: ssl.SSLContext | N
         def _tenant(self, who: Principal) -> str | None:
             return None if who.admin else who.tenant
 
-        def _owned(self, who: Principal, app: str) -> None:
+        def _owned(self, who: Principal, app: str) -> str:
+            """The tenant owning `app`, when the caller may act on it (its owner, or the admin); else 404."""
             row = agent.store.app(app)
             if row is None or (not who.admin and row["tenant"] != who.tenant):
                 raise AgentError(404, f"no such app {app!r}")
+            return str(row["tenant"])
 
         def _acting_tenant(self, who: Principal, app: str, claimed_by: str | None) -> str:
             """The tenant a lock or secret of `app` belongs to: the app's owner when it exists, else
@@ -185,8 +187,8 @@ def make_api(agent: Agent, bind: str, port: int, ssl_context: ssl.SSLContext | N
             self.send_json(200, agent.app_status(app))
 
         def r_delete_app(self, who: Principal, q: dict, app: str, **_: str) -> None:
-            self._owned(who, app)
-            agent.destroy(agent.store.app(app)["tenant"], app, actor=self.actor,
+            owner = self._owned(who, app)
+            agent.destroy(owner, app, actor=self.actor,
                           keep_secrets=q.get("keep_secrets", ["0"])[0] in ("1", "true"))
             self.send_json(200, {"app": app, "destroyed": True})
 
@@ -201,15 +203,14 @@ def make_api(agent: Agent, bind: str, port: int, ssl_context: ssl.SSLContext | N
                                              actor=self.actor, pull=body.pull))
 
         def r_rollback(self, who: Principal, q: dict, app: str, **_: str) -> None:
-            self._owned(who, app)
+            owner = self._owned(who, app)
             body = parse_body(RollbackRequest, self.read_body())
-            self.send_json(200, agent.rollback(agent.store.app(app)["tenant"], app, body.version, actor=self.actor))
+            self.send_json(200, agent.rollback(owner, app, body.version, actor=self.actor))
 
         def r_scale(self, who: Principal, q: dict, app: str, **_: str) -> None:
-            self._owned(who, app)
+            owner = self._owned(who, app)
             body = parse_body(ScaleRequest, self.read_body())
-            self.send_json(200, agent.scale(agent.store.app(app)["tenant"], app, body.min_warm, body.max_instances,
-                                            actor=self.actor))
+            self.send_json(200, agent.scale(owner, app, body.min_warm, body.max_instances, actor=self.actor))
 
         def r_events(self, who: Principal, q: dict, app: str, **_: str) -> None:
             self._owned(who, app)
@@ -243,7 +244,7 @@ def make_api(agent: Agent, bind: str, port: int, ssl_context: ssl.SSLContext | N
         def _follow(self, members: list, write: Callable[[bytes], None]) -> None:
             """Stream new lines until the client goes (then the engine's streams are closed too)."""
             lines: queue.Queue[bytes] = queue.Queue(maxsize=10_000)
-            streams = [agent.driver.follow(m.id, since=time.time()) for m in members]  # type: ignore[attr-defined]
+            streams = [agent.driver.follow(m.id, since=time.time()) for m in members]
             done = threading.Event()
 
             def pump(name: str, stream: Any) -> None:
@@ -286,19 +287,19 @@ def make_api(agent: Agent, bind: str, port: int, ssl_context: ssl.SSLContext | N
             return False
 
         def r_create_api_key(self, who: Principal, q: dict, app: str, **_: str) -> None:
-            self._owned(who, app)
-            key = agent.set_api_key(agent.store.app(app)["tenant"], app, required=True, actor=self.actor)
+            owner = self._owned(who, app)
+            key = agent.set_api_key(owner, app, required=True, actor=self.actor)
             self.send_json(201, {"app": app, "public": False, "api_key": key,
                                  "hint": "send it as X-Plat-Key; it is shown only once"})
 
         def r_delete_api_key(self, who: Principal, q: dict, app: str, **_: str) -> None:
-            self._owned(who, app)
-            agent.set_api_key(agent.store.app(app)["tenant"], app, required=False, actor=self.actor)
+            owner = self._owned(who, app)
+            agent.set_api_key(owner, app, required=False, actor=self.actor)
             self.send_json(200, {"app": app, "public": True})
 
         def r_restart(self, who: Principal, q: dict, app: str, **_: str) -> None:
-            self._owned(who, app)
-            self.send_json(200, agent.restart(agent.store.app(app)["tenant"], app, actor=self.actor))
+            owner = self._owned(who, app)
+            self.send_json(200, agent.restart(owner, app, actor=self.actor))
 
         def r_audit(self, who: Principal, q: dict, app: str, **_: str) -> None:
             """An existing app's trail for its owner; a name that does not exist (yet, or any more)
@@ -391,9 +392,9 @@ def make_api(agent: Agent, bind: str, port: int, ssl_context: ssl.SSLContext | N
                 self.send_json(200, _public(row))
                 return
             m = ASYNC.fullmatch(path)
-            if not m or agent.store.app(m["app"]) is None:
+            row = agent.store.app(m["app"]) if m else None
+            if m is None or row is None:
                 raise AgentError(404, "no such app")
-            row = agent.store.app(m["app"])
             self._check_app_key(row)
             body = self.read_body()
             target = (m["path"] or "/") + (f"?{query}" if query else "")

@@ -6,6 +6,7 @@ the pool calls. Containers are found again after an agent restart by their `plat
 
 from __future__ import annotations
 
+import builtins
 import logging
 import secrets
 import time
@@ -168,7 +169,7 @@ class DockerDriver:
             raise PullFailed(str(exc.explanation or exc)) from None
         return True
 
-    def layer_diff_ids(self) -> list[list[str]]:
+    def layer_diff_ids(self) -> builtins.list[builtins.list[str]]:  # `list` here is the method above
         out = []
         for image_id in self.client.api.images(quiet=True):
             try:

@@ -6,12 +6,12 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
 from agent import __version__
 from agent.routes import PATH_SCHEMAS, Route
 from plat_contract.api import ErrorBody
-from plat_contract.models import Strict
 
 _REF = "#/components/schemas/{model}"
 _ACTOR = {"name": "X-Plat-Actor", "in": "header", "required": False,
@@ -20,7 +20,7 @@ _ACTOR = {"name": "X-Plat-Actor", "in": "header", "required": False,
 _ERROR_STATUSES = ("400", "401", "403", "404", "405", "409", "413", "422", "429")
 
 
-def _schemas(models: Iterable[type[Strict]]) -> dict[str, Any]:
+def _schemas(models: Iterable[type[BaseModel]]) -> dict[str, Any]:
     _, top = models_json_schema([(m, "validation") for m in models], ref_template=_REF)
     return top.get("$defs", {})
 

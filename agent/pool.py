@@ -6,6 +6,7 @@ Decisions come from `scaling.decide` (pure); this module carries them out with t
 
 from __future__ import annotations
 
+import builtins
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -35,7 +36,7 @@ class Driver(Protocol):
     def ensure_image(self, image: str, auth: Mapping[str, str] | None = None, always: bool = False) -> bool:
         """Pull `image` if it is not present (or `always`); whether it pulled. Raises PullFailed."""
         ...
-    def layer_diff_ids(self) -> list[list[str]]:
+    def layer_diff_ids(self) -> builtins.list[builtins.list[str]]:  # `list` here is the method above
         """`RootFS.Layers` of every local image."""
         ...
 
@@ -50,7 +51,7 @@ class Router(Protocol):
     """The data plane: which instance addresses serve an app."""
 
     def add(self, app: str, server: str, address: str, maxconn: int) -> None: ...
-    def remove(self, app: str, server: str) -> None: ...
+    def remove(self, app: str, server: str) -> object: ...  # the result (Gateway's: whether it deleted) is unused
     def load(self, app: str) -> tuple[int, dict[str, ServerLoad]]:
         """Requests queued for the app, and per-server load."""
         ...

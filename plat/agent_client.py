@@ -52,7 +52,7 @@ _BY_CODE: dict[ErrorCode, type[AgentRefused]] = {
 
 def _code(body: dict[str, Any]) -> ErrorCode | None:
     try:
-        return ErrorCode(body.get("code"))
+        return ErrorCode(body.get("code"))  # type: ignore[arg-type]  # no code (None) raises ValueError too
     except ValueError:
         return None  # an agent older than the contract, or not an agent at all
 

@@ -9,9 +9,13 @@ from __future__ import annotations
 
 import os
 import sys
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from docker import DockerClient
 
 
-def _import_sdk():  # type: ignore[no-untyped-def]
+def _import_sdk():
     if "docker" in sys.modules or os.environ.get("DOCKER_HOST", "").startswith("ssh://") or "paramiko" in sys.modules:
         import docker as sdk
 
@@ -31,7 +35,7 @@ from docker.errors import DockerException  # noqa: E402
 from plat.errors import PlatError  # noqa: E402
 
 
-def connect(timeout: int = 120) -> docker.DockerClient:
+def connect(timeout: int = 120) -> DockerClient:
     """A client for the engine in DOCKER_HOST (default: the local socket), or a clear error."""
     try:
         client = docker.from_env(timeout=timeout)

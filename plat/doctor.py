@@ -87,6 +87,7 @@ def manifest_check(app_dir: str, environment: str | None, scope: Callable[..., A
     """plat.yaml validates and names the hosts: (check, targets.Scope or None)."""
     if scope is None:
         from plat.targets import scope
+    assert scope is not None  # (mypy does not narrow on an import)
     name = "plat.yaml"
     try:
         sc = scope(app_dir, environment)
@@ -109,6 +110,7 @@ def local_agent_check(client: Any, status: Callable[[Any], dict[str, Any]] | Non
         return Check(name, WARN, "not checked: no Docker engine", "fix the Docker engine first")
     if status is None:
         from plat.hostagent.local import status
+    assert status is not None  # (mypy does not narrow on an import)
     if health is None:
         def health() -> dict[str, Any]:
             from plat.agent_client import AgentClient
@@ -187,6 +189,7 @@ def ssh_check(host: str, params: Any, config: Any, connect: Callable[..., Any] |
     """An SSH login with a short timeout: (check, paramiko client or None)."""
     if connect is None:
         from plat.remote.ssh import connect
+    assert connect is not None  # (mypy does not narrow on an import)
     quick = replace(params, connect_timeout=min(params.connect_timeout, timeout))
     try:
         client = connect(quick, config)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -84,7 +84,7 @@ def each_agent(sc: Scope, fn: Callable[[AgentClient], T]) -> list[tuple[str, T |
                                                    lambda c: fn(c.agent()), sc.fleet.deploy.parallel)]
 
 
-def raise_failures(results: list[tuple[str, object, PlatError | None]]) -> None:
+def raise_failures(results: Sequence[tuple[str, object, PlatError | None]]) -> None:
     """One error naming every host that failed (after the others' results were shown)."""
     failed = [(h, e) for h, _, e in results if e is not None]
     if failed:

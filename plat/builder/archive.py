@@ -24,11 +24,12 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
+from typing import IO, Literal
 
 from plat.errors import PlatError
 
-_SUFFIXES = {".tar.gz": "r:gz", ".tgz": "r:gz", ".tar": "r:", ".zip": "zip"}
+_Mode = Literal["r:gz", "r:", "zip"]
+_SUFFIXES: dict[str, _Mode] = {".tar.gz": "r:gz", ".tgz": "r:gz", ".tar": "r:", ".zip": "zip"}
 _DRIVE = re.compile(r"^[A-Za-z]:")
 _CHUNK = 1024 * 1024
 _MAX_LINK_TARGET = 4096
@@ -92,7 +93,7 @@ def _suffix(path: Path) -> str | None:
 
 
 @contextmanager
-def _members(archive: Path, mode: str) -> Iterator[Iterator[_Entry]]:
+def _members(archive: Path, mode: _Mode) -> Iterator[Iterator[_Entry]]:
     if mode == "zip":
         with zipfile.ZipFile(archive) as zf:
             yield (_zip_entry(zf, info) for info in zf.infolist())
@@ -140,7 +141,7 @@ def _entry(name: str, kind: str, mode: int = 0, size: int = 0, **kw: object) -> 
     parts = _safe_parts(name)
     if not parts and kind != "dir":
         raise _Refusal(name, "empty member name")
-    return _Entry(name, parts, kind, 0o755 if mode & 0o100 else 0o644, size, **kw)  # type: ignore[arg-type]
+    return _Entry(name, parts, kind, 0o755 if mode & 0o100 else 0o644, size, **kw)  # type: ignore[arg-type]  # kw: the link/open fields
 
 
 def _safe_parts(name: str) -> tuple[str, ...]:

@@ -93,7 +93,7 @@ def build(
             labels=labels,
             platform=platform,
         )
-        if local:
+        if binary is not None:  # local
             _run_binary([binary, *argv], on_line)
         else:
             _run_container(client, _executor_image(client, env), argv, ctx, out, on_line)

@@ -32,6 +32,7 @@ def source_version(root: Path, context_digest: str) -> SourceVersion:
         head = repo.head.commit
     except (git.InvalidGitRepositoryError, git.NoSuchPathError, ValueError):
         return SourceVersion(tag=context_digest[:12])
+    assert repo.working_tree_dir is not None  # the .git found above makes this a work tree, not a bare repository
     rel = root.resolve().relative_to(Path(repo.working_tree_dir).resolve()).as_posix()
     scope = None if rel == "." else rel
     dirty = repo.is_dirty(untracked_files=True, path=scope)

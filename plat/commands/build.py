@@ -38,7 +38,7 @@ def build(
         app = resolve_app(src.path)
         client = connect()
         with build_progress(app.name, quiet=json_) as on_event:
-            built = build_app(client, app, tag=tag, backend=backend, platform=platform,  # type: ignore[arg-type]
+            built = build_app(client, app, tag=tag, backend=backend, platform=platform,  # type: ignore[arg-type]  # a Backend: checked above
                               do_push=push and backend == "kaniko", source_url=src.origin, on_event=on_event)
     if push:
         with push_progress(built.image, quiet=json_) as on_push:

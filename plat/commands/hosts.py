@@ -96,7 +96,7 @@ def bootstrap(
     saved = SavedImage(local, ensure_image(local))
     try:
         with connected(sc.fleet, sc.settings) as conns, fleet_progress(sorted(conns), quiet=json_) as (event, progress):
-            def one(name: str):  # type: ignore[no-untyped-def]
+            def one(name: str):
                 event(name, "installing or checking the agent")
                 return boot(conns[name], saved, install_docker, lambda sent, total: progress(name, sent, total))
 

@@ -68,7 +68,7 @@ def invoke(
         _call(app, path, data, header, method, async_, clients[0], json_)
 
 
-def _wait(app: str, wait: str, clients: list, timeout: float, json_: bool) -> None:  # type: ignore[type-arg]
+def _wait(app: str, wait: str, clients: list, timeout: float, json_: bool) -> None:
     """Poll for an async result on the host that queued it (searched when not given)."""
     import httpx
 
@@ -96,7 +96,7 @@ def _wait(app: str, wait: str, clients: list, timeout: float, json_: bool) -> No
 
 
 def _call(app: str, path: str, data: str | None, header: list[str], method: str | None, async_: bool,
-          client: tuple, json_: bool) -> None:  # type: ignore[type-arg]
+          client: tuple, json_: bool) -> None:
     import httpx
 
     where, http = client

@@ -83,7 +83,7 @@ def _print_line(prefix: Text, colour: str, line: str) -> None:
     out.print(Text.assemble(prefix, (instance, f"dim {colour}"), " ", rest), soft_wrap=True, highlight=False)
 
 
-def _print_stream(prefix: Text, colour: str, stream) -> None:  # type: ignore[no-untyped-def]
+def _print_stream(prefix: Text, colour: str, stream) -> None:
     try:
         for line in stream:
             _print_line(prefix, colour, line)

@@ -39,7 +39,7 @@ def rollback(
     raise_failures(results)
 
 
-def _previous_version(states: list) -> str:  # type: ignore[type-arg]
+def _previous_version(states: list) -> str:
     """One target for the whole fleet: the newest version that was live before the current one on
     the first host that answers, so every host ends on the same version."""
     from plat.errors import PlatError

@@ -31,10 +31,10 @@ def _read_value(key: str, from_file: Path | None) -> str:
     return sys.stdin.read().rstrip("\n")
 
 
-def _restart(sc, app: str) -> None:  # type: ignore[no-untyped-def]
+def _restart(sc, app: str) -> None:
     from plat.targets import each_agent, raise_failures
 
-    def restart(c):  # type: ignore[no-untyped-def]
+    def restart(c):
         if not c.app(app).get("live_version"):
             return None
         return c.restart(app)
@@ -46,7 +46,7 @@ def _restart(sc, app: str) -> None:  # type: ignore[no-untyped-def]
     raise_failures(results)
 
 
-def _change(sc, app: str, fn, done: str, no_restart: bool) -> None:  # type: ignore[no-untyped-def]
+def _change(sc, app: str, fn, done: str, no_restart: bool) -> None:
     """Apply one secret change on every host, then (unless told not to) restart the app there."""
     from plat.targets import each_agent, raise_failures
 

@@ -19,7 +19,7 @@ Name = Annotated[str, typer.Argument(help="Tenant name: lowercase letters, digit
 Json = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 
 
-def _tokens(results: list, json_: bool) -> None:  # type: ignore[type-arg]
+def _tokens(results: list, json_: bool) -> None:
     """Each host's new token, shown once: on stdout, one `host: token` line (or JSON)."""
     from plat.targets import raise_failures
 

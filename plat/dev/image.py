@@ -112,7 +112,7 @@ def image_tag(app: AppSpec, frontend: bool = False) -> str:
     return f"plat-dev/{app.name}{'-frontend' if frontend else ''}:latest"
 
 
-def build_image(client, plan: ContextPlan, tag: str,  # type: ignore[no-untyped-def]
+def build_image(client, plan: ContextPlan, tag: str,
                 on_event: Callable[[BuildLog], None] = lambda log: None) -> str:
     """Build (the engine's layer cache makes an unchanged one quick); returns the image id."""
     from plat.builder.docker_backend import build

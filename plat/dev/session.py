@@ -71,7 +71,7 @@ class DevSession:
         tag = dev_image.image_tag(self.app, frontend)
         shown = [0]
 
-        def progress(log) -> None:  # type: ignore[no-untyped-def]
+        def progress(log) -> None:
             # Steps that run (cached ones take no time), each once.
             if log.executing and log.step != shown[0]:
                 shown[0] = log.step

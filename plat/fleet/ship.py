@@ -94,7 +94,12 @@ def deploy_fleet(fleet: Fleet, settings: AgentSettings, release: Release, *, loc
     policy = fleet.deploy.model_copy(update={"on_failure": "keep"}) if keep_on_failure else fleet.deploy
     with ExitStack() as stack:
         conns = open_all(list(fleet.hosts), settings, policy.parallel)
-        stack.callback(lambda: [c.close() for c in conns.values()])
+
+        def close_all() -> None:
+            for c in conns.values():
+                c.close()
+
+        stack.callback(close_all)
         names = sorted(conns)
         lap("connect")
 

@@ -129,7 +129,7 @@ def bootstrap(conn: HostConnection, agent_image: Any, install_docker: bool = Fal
         current = conn.docker.containers.get(CONTAINER)
     except docker.errors.NotFound:
         current = None
-    if current is None or current.labels.get(SETUP_LABEL) != spec["labels"][SETUP_LABEL]:  # type: ignore[index]
+    if current is None or current.labels.get(SETUP_LABEL) != spec["labels"][SETUP_LABEL]:
         if current is not None:
             current.remove(force=True)  # app containers stay; the new agent re-adopts them
         conn.docker.containers.run(**spec)

@@ -7,6 +7,7 @@ import hashlib
 import json
 import os
 from pathlib import Path
+from typing import Any
 
 from plat import __version__
 from plat.builder.context import ContextPlan, content_hash, source_files
@@ -54,7 +55,7 @@ def agent_plan(env: dict[str, str] | None = None) -> ContextPlan:
                        "Dockerfile")
 
 
-def container_spec(image: str, env: dict[str, str], state_dir: str, name: str = CONTAINER) -> dict[str, object]:
+def container_spec(image: str, env: dict[str, str], state_dir: str, name: str = CONTAINER) -> dict[str, Any]:
     """`containers.run` arguments for an agent (local or on a host).
 
     Host networking: the gateway and API bind the host's own addresses (no userland port proxy

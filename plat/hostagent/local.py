@@ -73,7 +73,7 @@ def activator_port(env: dict[str, str] | None = None) -> int:
     return int(env.get("PLAT_AGENT_ACTIVATOR_PORT", API_PORT + 1))
 
 
-def _container(client: docker.DockerClient):  # type: ignore[no-untyped-def]
+def _container(client: docker.DockerClient):
     try:
         return client.containers.get(container_name())
     except docker.errors.NotFound:

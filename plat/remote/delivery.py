@@ -58,7 +58,7 @@ def partial_archive(save: IO[bytes], keep: set[int], out: IO[bytes], level: int 
         manifest_member = next((m for m in members if m.name == "manifest.json"), None)
         if manifest_member is None:
             raise PlatError("the image archive has no manifest.json (not a `docker save` archive)")
-        manifest = json.load(src.extractfile(manifest_member))  # type: ignore[arg-type]
+        manifest = json.load(src.extractfile(manifest_member))  # type: ignore[arg-type]  # None only for a non-file member
         layers = [layer for entry in manifest for layer in entry["Layers"]]
         wanted = {layers[i] for i in keep if i < len(layers)}
         # Legacy saves store a repeated layer as a link to its first copy: keep link targets.

@@ -19,10 +19,11 @@ class _Adapter(BaseHTTPAdapter):
     def __init__(self, ssh: paramiko.SSHClient, timeout: float) -> None:
         self.ssh_client = ssh
         self.timeout = timeout
-        self.pools = RecentlyUsedContainer(4, dispose_func=lambda p: p.close())
+        self.pools: RecentlyUsedContainer[str, SSHConnectionPool] = RecentlyUsedContainer(
+            4, dispose_func=lambda p: p.close())
         super().__init__()
 
-    def get_connection(self, url, proxies=None):  # type: ignore[no-untyped-def,override]
+    def get_connection(self, url, proxies=None):
         # One pool whatever the URL: each new connection is an SSH session running dial-stdio.
         with self.pools.lock:
             pool = self.pools.get("engine")

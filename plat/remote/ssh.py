@@ -153,10 +153,10 @@ def _describe_socket_error(params: SSHParams, exc: BaseException) -> PlatError:
 
 
 def _jump_channel(params: SSHParams, config: paramiko.SSHConfig) -> tuple[paramiko.SSHClient, paramiko.Channel]:
-    jump = resolve(parse_address(params.proxy_jump.split(",")[-1]), config)  # type: ignore[union-attr]
+    jump = resolve(parse_address(params.proxy_jump.split(",")[-1]), config)  # type: ignore[union-attr]  # called only when proxy_jump is set
     jump_client = connect(jump, config)
     try:
-        chan = jump_client.get_transport().open_channel(  # type: ignore[union-attr]
+        chan = jump_client.get_transport().open_channel(
             "direct-tcpip", (params.hostname, params.port), ("127.0.0.1", 0), timeout=params.connect_timeout)
     except (paramiko.SSHException, OSError) as exc:
         jump_client.close()
@@ -195,7 +195,7 @@ def connect(params: SSHParams, config: paramiko.SSHConfig | None = None) -> para
             jump_client.close()
         raise _connect_error(params, exc) from None
     if jump_client is not None:
-        client._plat_jump = jump_client  # type: ignore[attr-defined]  # kept alive with the client
+        client._plat_jump = jump_client  # kept alive with the client
     return client
 
 
@@ -271,7 +271,7 @@ def trust(params: SSHParams, key: paramiko.PKey) -> Path:
 
 def run(client: paramiko.SSHClient, command: str, timeout: float = 60.0, stdin: bytes | None = None) -> tuple[int, str]:
     """Run a command on the host; returns (exit status, stdout+stderr)."""
-    chan = client.get_transport().open_session(timeout=timeout)  # type: ignore[union-attr]
+    chan = client.get_transport().open_session(timeout=timeout)
     chan.settimeout(timeout)
     chan.set_combine_stderr(True)
     chan.exec_command(command)
@@ -284,6 +284,6 @@ def run(client: paramiko.SSHClient, command: str, timeout: float = 60.0, stdin: 
             out += chunk
     except TimeoutError:
         chan.close()
-        host = client.get_transport().getpeername()[0] if client.get_transport() else "the host"  # type: ignore[union-attr]
+        host = client.get_transport().getpeername()[0] if client.get_transport() else "the host"
         raise PlatError(f"{host}: a command did not finish within {timeout:g}s ({command.split()[0]} …)") from None
     return chan.recv_exit_status(), out.decode(errors="replace")

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Mapping
 from functools import lru_cache
 from pathlib import Path
 
@@ -69,7 +70,7 @@ class Runtime(BaseModel):
     def app_dir(self) -> Path:
         return self.folder / "app"
 
-    def base_image_for(self, override: str | None = None, env: dict[str, str] | None = None) -> str:
+    def base_image_for(self, override: str | None = None, env: Mapping[str, str] | None = None) -> str:
         """Manifest override, then env override, then the runtime's upstream default."""
         env = os.environ if env is None else env
         return override or env.get(self.env_key) or self.base_image

@@ -48,11 +48,12 @@ def _inside(root: Path, rel: str, what: str) -> Path:
     return path
 
 
-def resolve_app(root: Path, manifest: Manifest | None = None) -> AppSpec:
+def resolve_app(root: Path, manifest: Manifest | None = None, environment: str | None = None) -> AppSpec:
+    """The app in `root`, as `environment` (plat.yaml's `environments:`) sees it when given."""
     root = root.resolve()
     if not root.is_dir():
         raise PlatError(f"{root}: no such folder")
-    manifest = manifest or load_manifest(root) or Manifest(name=slugify(root.name))
+    manifest = (manifest or load_manifest(root) or Manifest(name=slugify(root.name))).for_environment(environment)
     runtimes = load_runtimes()
     context_dir = _inside(root, manifest.build.context, "build.context")
     if not context_dir.is_dir():

@@ -13,6 +13,7 @@ from plat.commands import (
     agent,
     audit,
     build,
+    config,
     deploy,
     destroy,
     detect,
@@ -65,7 +66,7 @@ def _root(
 
 
 for module in (init, detect, build, run, dev, deploy, invoke, logs, status, rollback, scale, destroy, hosts, secrets,
-               lock, audit, tenants, agent, runtimes, schema, doctor):
+               lock, audit, tenants, agent, runtimes, schema, config, doctor):
     module.register(app)
 
 

@@ -116,12 +116,38 @@ class AgentSettings(_Strict):
     domain: str | None = Field(None, description="Apps answer on <app>.<domain> as well as /<app>/.")
 
 
-class Environment(_Strict):
-    """A named set of hosts (`plat deploy -e NAME`)."""
+class ScaleOverride(_Strict):
+    """Scale keys an environment changes; checked together with the top level's once merged."""
 
-    hosts: list[HostEntry] = Field(description="Hosts of this environment.")
-    registry: str | None = Field(None, description="Registry for this environment (overrides the top level).")
-    deploy: Deploy | None = Field(None, description="Rollout settings for this environment.")
+    min_warm: int | None = None
+    max_instances: int | None = None
+    concurrency: int | None = None
+    idle_timeout: str | int | None = None
+
+
+class Environment(_Strict):
+    """Any app key of plat.yaml, for one environment (`plat deploy -e NAME`): merged over the top
+    level (mappings key by key, lists and values replaced) and held to the same rules."""
+
+    runtime: str | None = None
+    port: Annotated[int, Field(ge=1, le=65535)] | None = None
+    health: str | None = None
+    build: Build | None = None
+    env: dict[EnvKey, EnvValue] | None = Field(None, description="Merged over the top level's `env:`, key by key.")
+    scale: ScaleOverride | None = Field(None, description="Merged over the top level's `scale:`, key by key.")
+    resources: Resources | None = None
+    hosts: list[HostEntry] | None = Field(None, description="Hosts of this environment (replace the top level's).")
+    registry: str | None = Field(None, description="Registry for this environment.")
+    deploy: Deploy | None = Field(None, description="Rollout settings, merged over the top level's.")
+    agent: AgentSettings | None = None
+
+
+def merged(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    """`over` on `base`: mappings merge key by key, anything else (lists, values) replaces."""
+    out = dict(base)
+    for key, value in over.items():
+        out[key] = merged(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
+    return out
 
 
 class Manifest(_Strict):
@@ -137,7 +163,8 @@ class Manifest(_Strict):
     resources: Resources = Field(default_factory=Resources)
     hosts: list[HostEntry] = Field(default_factory=list, description="Hosts to deploy to; empty means the local agent.")
     registry: str | None = Field(None, description="Image registry; none means images travel over SSH.")
-    environments: dict[str, Environment] = Field(default_factory=dict, description="Named sets of hosts.")
+    environments: dict[str, Environment] = Field(
+        default_factory=dict, description="Named environments (`-e NAME`), each overriding any app key above.")
     deploy: Deploy = Field(default_factory=Deploy)
     agent: AgentSettings = Field(default_factory=AgentSettings)
 
@@ -157,6 +184,22 @@ class Manifest(_Strict):
         if not HEALTH_PATH.fullmatch(value):
             raise ValueError("expected a URL path starting with '/' (no spaces, at most 256 characters)")
         return value
+
+    def for_environment(self, name: str | None) -> Manifest:
+        """The app as environment `name` sees it (itself for None); PlatError for an unknown one."""
+        if name is None:
+            return self
+        env = self.environments.get(name)
+        if env is None:
+            known = ", ".join(self.environments) or "none defined"
+            raise PlatError(f"plat.yaml: no environment {name!r} (known: {known})",
+                            "add it under `environments:` or pick another with -e")
+        # It keeps `environments`, so applying one again changes nothing.
+        return Manifest.model_validate({**self.merged_data(name), "environments": self.environments})
+
+    def merged_data(self, name: str) -> dict[str, Any]:
+        base = self.model_dump(exclude_unset=True, exclude={"environments"})
+        return merged(base, self.environments[name].model_dump(exclude_unset=True))
 
 
 def slugify(text: str) -> str:
@@ -190,11 +233,11 @@ def _shown_input(loc: tuple[str | int, ...], value: Any) -> str:
     return f" (got {value!r})"
 
 
-def _explain(path: Path, exc: ValidationError) -> PlatError:
+def _explain(path: Path, exc: ValidationError, prefix: str = "") -> PlatError:
     lines = []
     for err in exc.errors():
         loc = tuple(err["loc"])
-        key = ".".join(str(p) for p in loc) or "(top level)"
+        key = prefix + (".".join(str(p) for p in loc) or "(top level)")
         if err["type"] == "extra_forbidden":
             known = _known_keys(Manifest, loc[:-1])
             close = difflib.get_close_matches(str(loc[-1]), known, n=1)
@@ -214,9 +257,15 @@ def parse_manifest(data: Any, path: Path) -> Manifest:
         raise PlatError(f"{path}: expected a mapping of keys (name, runtime, port, ...)",
                         "see `plat schema`")
     try:
-        return Manifest.model_validate(data)
+        manifest = Manifest.model_validate(data)
     except ValidationError as exc:
         raise _explain(path, exc) from None
+    for name in manifest.environments:  # each environment is a whole app too: held to the same rules
+        try:
+            Manifest.model_validate(manifest.merged_data(name))
+        except ValidationError as exc:
+            raise _explain(path, exc, prefix=f"environments.{name}.") from None
+    return manifest
 
 
 def load_manifest(app_dir: Path) -> Manifest | None:
@@ -242,7 +291,7 @@ def _anchored(manifest: Manifest, base: Path) -> Manifest:
             return entry
         return entry.model_copy(update={"ca": str(base.resolve() / Path(entry.ca).expanduser())})
 
-    envs = {name: env.model_copy(update={"hosts": [anchor(h) for h in env.hosts]})
+    envs = {name: env.model_copy(update={"hosts": [anchor(h) for h in env.hosts]}) if env.hosts is not None else env
             for name, env in manifest.environments.items()}
     return manifest.model_copy(update={"hosts": [anchor(h) for h in manifest.hosts], "environments": envs})
 

@@ -43,7 +43,7 @@ def deploy(
     from plat.progress_view import build_progress
 
     with open_source(source) as src:
-        app = resolve_app(src.path)
+        app = resolve_app(src.path, environment=env)
         fleet = fleet_of(app.manifest, env, host, label)
         if not fleet.hosts:
             if env or host or label:

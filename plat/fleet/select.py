@@ -28,15 +28,8 @@ def _as_host(entry: str | Host) -> Host:
 def fleet_of(manifest: Manifest, environment: str | None = None, only_hosts: list[str] | None = None,
              labels: list[str] | None = None) -> Fleet:
     """The hosts for this command; empty means the local agent."""
-    if environment:
-        env = manifest.environments.get(environment)
-        if env is None:
-            known = ", ".join(manifest.environments) or "none defined"
-            raise PlatError(f"plat.yaml: no environment {environment!r} (known: {known})",
-                            "add it under `environments:` or pick another with -e")
-        entries, registry, deploy = env.hosts, env.registry or manifest.registry, env.deploy or manifest.deploy
-    else:
-        entries, registry, deploy = manifest.hosts, manifest.registry, manifest.deploy
+    manifest = manifest.for_environment(environment)
+    entries, registry, deploy = manifest.hosts, manifest.registry, manifest.deploy
     hosts = [_as_host(e) for e in entries]
     seen: set[str] = set()
     for h in hosts:

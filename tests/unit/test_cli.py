@@ -170,3 +170,16 @@ def test_importing_the_cli_loads_neither_docker_paramiko_nor_git() -> None:
     probe = "import plat.cli, sys; print(sorted(m for m in ('docker', 'paramiko', 'git') if m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_config_shows_an_environment_merged_with_secrets_masked(tmp_path: Path) -> None:
+    (tmp_path / "plat.yaml").write_text(
+        "name: shop\nenv: {A: '1', API_TOKEN: abc}\nhosts: [h1]\n"
+        "environments:\n  production:\n    env: {A: '2'}\n    scale: {min_warm: 2}\n    hosts: [p1, p2]\n")
+    res = runner.invoke(app, ["config", "-C", str(tmp_path), "-e", "production", "--json"])
+    assert res.exit_code == 0, res.output
+    data = json.loads(res.output)
+    assert data["env"] == {"A": "2", "API_TOKEN": "***"} and data["hosts"] == ["p1", "p2"]
+    assert data["scale"]["min_warm"] == 2 and "environments" not in data
+    top = json.loads(runner.invoke(app, ["config", "-C", str(tmp_path), "--json"]).output)
+    assert top["env"]["A"] == "1" and top["hosts"] == ["h1"]

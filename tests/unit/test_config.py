@@ -117,3 +117,32 @@ def test_the_scaffold_renderer_refuses_what_plat_yaml_would_have(tmp_path: Path)
     for bad in ({"base_image": "py\nRUN x"}, {"images": {"node": "node $X"}}, {"frontend": "a'b"}):
         with pytest.raises(PlatError, match="cannot go into a Dockerfile"):
             check_dockerfile_values(bad)
+
+
+def test_an_environment_overrides_any_app_key_by_one_merge_rule() -> None:
+    m = parse_manifest({
+        "name": "shop", "env": {"A": "1", "B": "2"}, "scale": {"min_warm": 1, "max_instances": 8},
+        "resources": {"memory": "256m"}, "hosts": ["h1", "h2"], "deploy": {"batch": 1, "parallel": 3},
+        "environments": {"production": {"env": {"B": "prod"}, "scale": {"min_warm": 6},
+                                        "resources": {"cpus": 2}, "hosts": ["p1"], "deploy": {"batch": "50%"}},
+                         "staging": {}},
+    }, F)
+    prod = m.for_environment("production")
+    assert prod.env == {"A": "1", "B": "prod"}, "mappings merge key by key"
+    assert (prod.scale.min_warm, prod.scale.max_instances) == (6, 8)
+    assert (prod.resources.memory, prod.resources.cpus) == ("256m", 2)
+    assert prod.hosts == ["p1"], "lists replace"
+    assert (prod.deploy.batch, prod.deploy.parallel) == ("50%", 3)
+    assert m.for_environment("staging").env == m.env and m.for_environment(None) is m
+    assert prod.for_environment("production") == prod, "applying it again changes nothing"
+    with pytest.raises(PlatError, match="no environment 'qa'"):
+        m.for_environment("qa")
+
+
+def test_an_environment_is_held_to_the_same_rules_once_merged() -> None:
+    base = {"name": "shop", "scale": {"max_instances": 4}}
+    with pytest.raises(PlatError) as err:
+        parse_manifest({**base, "environments": {"production": {"scale": {"min_warm": 6}}}}, F)
+    assert "environments.production.scale" in err.value.message and "min_warm (6) is more than" in err.value.message
+    with pytest.raises(PlatError, match=r"environments\.production\.nope: unknown key"):
+        parse_manifest({**base, "environments": {"production": {"nope": 1}}}, F)

@@ -218,7 +218,7 @@ def test_model_paths_follow_lists_and_maps() -> None:
     paths = schema_reference.model_paths(manifest_schema())
     assert paths["Host"] == ["hosts[]", "environments.<name>.hosts[]"]
     assert paths["Deploy"] == ["deploy", "environments.<name>.deploy"]
-    assert paths["Build"] == ["build"]
+    assert paths["Build"] == ["build", "environments.<name>.build"], "an environment may override any app key"
 
 
 def test_plat_yaml_reference_describes_every_key() -> None:

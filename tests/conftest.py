@@ -59,6 +59,18 @@ SKIPPED_MODULES: list[str] = []
 collection report would interrupt the session, so they fail it at its end instead."""
 
 
+TIERS = ("unit", "integration", "e2e")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Each test carries its tier's marker, from the folder it is in: `-m unit`, `-m "not e2e"`."""
+    root = Path(__file__).resolve().parent
+    for item in items:
+        tier = Path(str(item.path)).resolve().relative_to(root).parts[0]
+        if tier in TIERS:
+            item.add_marker(tier)
+
+
 def pytest_collectreport(report: pytest.CollectReport) -> None:
     if report.skipped and in_ci():
         SKIPPED_MODULES.append(f"{report.nodeid}: {skip_reason(report)}")

@@ -22,6 +22,10 @@ class Target:
     client: AgentClient
     gateway_url: str
 
+    def agent(self) -> AgentClient:
+        """As a host's connection offers it (the deploy lock takes either)."""
+        return self.client
+
 
 def local(start: bool = False) -> Target:
     """The local agent; with `start`, brought up (image built) if it is not running."""
@@ -33,7 +37,9 @@ def local(start: bool = False) -> Target:
         info = local_agent.up(connect())
     else:
         info = local_agent.connect_info()
-    return Target("local", AgentClient(info.api_url, info.token), info.gateway_url)
+    from plat.fleet.connect import actor
+
+    return Target("local", AgentClient(info.api_url, info.token, actor=actor()), info.gateway_url)
 
 
 @dataclass(frozen=True)

@@ -74,6 +74,8 @@ def _deploy_local(app: Any, json_: bool) -> None:
     from plat.app import agent_manifest
     from plat.builder.pipeline import build_app
     from plat.docker_client import connect
+    from plat.fleet.rollout import Release
+    from plat.fleet.ship import deploy_local
     from plat.progress_view import build_progress
     from plat.targets import local
 
@@ -81,9 +83,10 @@ def _deploy_local(app: Any, json_: bool) -> None:
     with build_progress(app.name, quiet=json_) as on_event:
         built = build_app(client, app, on_event=on_event)
     target = local(start=True)
+    release = Release(app.name, built.version.tag, built.image, agent_manifest(app), built.image_id)
     with (err.status(f"deploying {built.image} to the {target.name} agent", spinner="dots")
           if not json_ else nullcontext()):
-        result = target.client.deploy(app.name, built.version.tag, built.image, agent_manifest(app), built.image_id)
+        result = deploy_local(target, release)
     url = f"{target.gateway_url}/{app.name}/"
     if json_:
         print_json({**result, "url": url})

@@ -10,12 +10,23 @@ from __future__ import annotations
 import os
 import socket
 import threading
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from types import TracebackType
-from typing import Any
+from typing import Any, Protocol
 
+from plat.agent_client import AgentClient
 from plat.errors import PlatError
-from plat.fleet.connect import HostConnection, actor
+from plat.fleet.connect import actor
+
+
+class LockTarget(Protocol):
+    """A host's connection, or the local agent: what the lock needs of either."""
+
+    @property
+    def name(self) -> str: ...
+
+    def agent(self) -> AgentClient: ...
 
 
 def describe(lock: dict[str, Any], host: str) -> str:
@@ -40,7 +51,7 @@ def _alive(pid: int) -> bool:
 
 
 class FleetLock:
-    def __init__(self, conns: list[HostConnection], app: str, ttl: float = 60.0) -> None:
+    def __init__(self, conns: Sequence[LockTarget], app: str, ttl: float = 60.0) -> None:
         self.conns = sorted(conns, key=lambda c: c.name)
         self.app, self.ttl = app, ttl
         self.tokens: dict[str, str] = {}

@@ -18,6 +18,7 @@ from plat.agent_client import NotFound
 from plat.config import Deploy
 from plat.errors import PlatError
 from plat.fleet.connect import HostConnection
+from plat.fleet.lock import LockTarget
 from plat.fleet.select import batches
 from plat.parallel import each
 
@@ -61,7 +62,7 @@ Event = Callable[[str, str], None]
 """(host, what is happening) for progress displays."""
 
 
-def live_version(conn: HostConnection, app: str) -> str | None:
+def live_version(conn: LockTarget, app: str) -> str | None:
     try:
         return conn.agent().app(app).get("live_version")
     except NotFound:

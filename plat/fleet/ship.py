@@ -13,18 +13,21 @@ from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from plat.config import AgentSettings
 from plat.errors import PlatError
 from plat.fleet.connect import HostConnection, open_all
 from plat.fleet.lock import FleetLock
-from plat.fleet.rollout import HostResult, Release, outcome, rollout
+from plat.fleet.rollout import FAILED, SWITCHED, HostResult, Release, live_version, outcome, rollout
 from plat.fleet.select import Fleet
 from plat.hostagent.bootstrap import Bootstrap, bootstrap
 from plat.parallel import each
 from plat.paths import plat_home
 from plat_contract.images import parse_reference
+
+if TYPE_CHECKING:
+    from plat.targets import Target
 
 
 @dataclass
@@ -44,6 +47,10 @@ class FleetDeploy:
                 "hosts": [r.as_dict() for r in self.results],
                 "bootstrap": [b.as_dict() for b in self.bootstraps if b.changed],
                 "phases": {k: round(v, 3) for k, v in self.phases.items()}}
+
+
+LOCAL = "local"
+"""The local agent's records are kept apart from any environment's."""
 
 
 def record_path(app: str, environment: str | None) -> Path:
@@ -154,6 +161,26 @@ def deploy_fleet(fleet: Fleet, settings: AgentSettings, release: Release, *, loc
     result = FleetDeploy(release, results, outcome(results, release.version), time.monotonic() - t0, boots, phases)
     save_record(result, fleet.environment)
     return result
+
+
+def deploy_local(target: Target, release: Release) -> dict[str, Any]:
+    """A release on the local agent, the way a host gets one: under the app's deploy lock, with a
+    record of the outcome (`deploys/<app>@local.json`); the agent's answer is returned."""
+    t0 = time.monotonic()
+    host = HostResult(target.name)
+    with FleetLock([target], release.app) as lock:
+        host.before = live_version(target, release.app)
+        try:
+            answer = target.client.deploy(release.app, release.version, release.image, release.manifest,
+                                          release.digest)
+        except PlatError as exc:
+            host.state, host.detail, host.failed, host.after = FAILED, exc.message, True, host.before
+            save_record(FleetDeploy(release, [host], "old", time.monotonic() - t0, [], {}), LOCAL)
+            raise
+        lock.check()
+    host.state, host.after, host.seconds = SWITCHED, release.version, float(answer.get("seconds", 0.0))
+    save_record(FleetDeploy(release, [host], "ok", time.monotonic() - t0, [], {}), LOCAL)
+    return answer
 
 
 def _pull(conn: HostConnection, image: str, auth: dict[str, str] | None) -> None:

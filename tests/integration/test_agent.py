@@ -87,6 +87,17 @@ def test_deploy_and_invoke_example(agent: dict[str, str], engine: docker.DockerC
     assert missing.status_code == 404 and missing.json()["error"] == "no such app"
 
 
+def test_a_local_deploy_goes_the_way_a_hosts_does(agent: dict[str, str]) -> None:
+    """Under the app's deploy lock (audited as user@machine), with a record of the outcome."""
+    deploy(ROOT / "examples/hello-go")
+    trail = json.loads(plat("audit", "hello-go", "--json").stdout)
+    kinds = [(e["kind"], e["actor"]) for e in trail[:4]]
+    assert [k for k, _ in kinds] == ["lock-release", "switched", "deploy-started", "lock-acquire"], kinds
+    assert all("@" in a for _, a in kinds), "the actor is who deployed, not the admin tenant"
+    record = json.loads((Path(agent["home"]) / "deploys" / "hello-go@local.json").read_text())
+    assert record["outcome"] == "ok" and record["hosts"] == {"local": "switched"}
+
+
 def test_user_containers_are_hardened(agent: dict[str, str], engine: docker.DockerClient, flaky: str) -> None:
     httpx.get(flaky + "/")
     inst = wait_for(lambda: instances(engine, "flaky"))[0]

@@ -21,7 +21,7 @@ import docker
 import httpx
 import pytest
 
-from tests.integration.conftest import LABEL, ROOT, free_port
+from tests.integration.conftest import LABEL, ROOT, free_port, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -39,29 +39,31 @@ class Dev:
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
 
+    def alive(self) -> None:
+        assert self.proc.poll() is None, f"plat dev ended:\n{self.log()[-3000:]}"
+
     def wait_log(self, text: str, count: int = 1, timeout: float = 60.0) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.log().count(text) >= count:
-                return
-            assert self.proc.poll() is None, f"plat dev ended:\n{self.log()[-3000:]}"
-            time.sleep(0.05)
-        raise AssertionError(f"never logged {text!r} ({count}x):\n{self.log()[-3000:]}")
+        def logged() -> bool:
+            self.alive()
+            return self.log().count(text) >= count
+
+        wait_for(logged, timeout, what=lambda: f"{text!r} logged {count}x:\n{self.log()[-3000:]}", interval=0.05)
 
     def poll(self, path: str, predicate: Callable[[str], bool], timeout: float = 60.0, base: str | None = None) -> str:
         url = (base or self.url) + path
-        deadline = time.monotonic() + timeout
-        last = ""
-        while time.monotonic() < deadline:
+        last = [""]
+
+        def matched() -> str | None:
+            self.alive()
             try:
-                last = httpx.get(url, timeout=5).text
-                if predicate(last):
-                    return last
+                last[0] = httpx.get(url, timeout=5).text
             except httpx.HTTPError as exc:
-                last = repr(exc)
-            assert self.proc.poll() is None, f"plat dev ended:\n{self.log()[-3000:]}"
-            time.sleep(0.05)
-        raise AssertionError(f"{url} never matched; last answer {last!r}\n{self.log()[-3000:]}")
+                last[0] = repr(exc)
+                return None
+            return last[0] if predicate(last[0]) else None
+
+        return wait_for(matched, timeout, what=lambda: f"{url} to match; last answer {last[0]!r}\n{self.log()[-3000:]}",
+                        interval=0.05)
 
 
 def _read_lines(proc: subprocess.Popen[bytes], count: int, timeout: float, log: Path) -> list[str]:

@@ -16,6 +16,7 @@ import pytest
 
 from agent.db import Store
 from agent.invoker import Invoker
+from tests.integration.conftest import wait_for
 
 TERMINAL = {"done", "failed", "dead"}
 
@@ -97,12 +98,9 @@ def run_until_settled(store: Store, gateway: FakeGateway, ids: list[str], timeou
     invoker = Invoker(store, gateway.address, workers=2, timeout=5, base_backoff=0.01)
     invoker.start()
     try:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if all(store.invocation(i)["status"] in TERMINAL for i in ids):
-                return invoker
-            time.sleep(0.02)
-        raise AssertionError({i: store.invocation(i)["status"] for i in ids})
+        wait_for(lambda: all(store.invocation(i)["status"] in TERMINAL for i in ids), timeout, interval=0.02,
+                 what=lambda: f"every job to settle: {({i: store.invocation(i)['status'] for i in ids})}")
+        return invoker
     finally:
         invoker.stop.set()
 

@@ -58,14 +58,19 @@ class Instance:
     """`ip:port` on the agent's network, when running or paused."""
 
 
-def tenant_network(base: str, tenant: str) -> str:
-    """The bridge a tenant's instances share: one per tenant, so no app can reach another
-    tenant's by its address (the engine isolates bridges; HAProxy, on the host, reaches all)."""
-    return f"{base}-{tenant}"
+def apps_network(base: str) -> str:
+    """The bridge every instance runs on. Inter-container traffic is off on it (`enable_icc`
+    false): no instance reaches another by its address, whoever's it is, while HAProxy and the
+    agent, on the host's network, reach them all. One bridge, so any number of tenants fit in
+    the engine's address pools (a bridge per tenant would run out at about thirty)."""
+    return f"{base}-apps"
+
+
+ISOLATED = {"com.docker.network.bridge.enable_icc": "false"}
 
 
 def instance_spec(spec: InstanceSpec, network: str, extra_labels: Mapping[str, str] = {}) -> dict[str, Any]:
-    """Keyword arguments for `containers.create`: hardened, unpublished, on its tenant's network."""
+    """Keyword arguments for `containers.create`: hardened, unpublished, on the isolated bridge."""
     return {
         "image": spec.image,
         "name": f"plat-{spec.app}-{spec.version[:12]}-{secrets.token_hex(3)}",
@@ -97,24 +102,25 @@ class DockerDriver:
         self.extra_labels = {**extra_labels, AGENT_LABEL: agent_id}
         """Every instance carries its agent's id: two agents on one engine never adopt or
         remove each other's containers."""
-        self._networks: set[str] = set()
+        self.apps_network = apps_network(network)
 
-    def ensure_network(self, name: str | None = None) -> None:
-        name = name or self.network
-        if name in self._networks:
+    def ensure_network(self) -> None:
+        """The instances' bridge, made isolated if it is not there (agents sharing an engine share it)."""
+        found = [n for n in self.client.networks.list(names=[self.apps_network]) if n.name == self.apps_network]
+        if found:
+            if found[0].attrs.get("Options", {}).get("com.docker.network.bridge.enable_icc") != "false":
+                log.warning("network %s lets its containers reach each other; remove it to have it made isolated",
+                            self.apps_network)
             return
-        if not any(n.name == name for n in self.client.networks.list(names=[name])):
-            try:
-                self.client.networks.create(name, driver="bridge", labels={MANAGED: "true"}, check_duplicate=True)
-            except docker.errors.APIError as exc:  # another agent on this engine made it first
-                if exc.status_code != 409:
-                    raise
-        self._networks.add(name)
+        try:
+            self.client.networks.create(self.apps_network, driver="bridge", options=ISOLATED,
+                                        labels={MANAGED: "true"}, check_duplicate=True)
+        except docker.errors.APIError as exc:  # another agent on this engine made it first
+            if exc.status_code != 409:
+                raise
 
     def create(self, spec: InstanceSpec) -> Instance:
-        network = tenant_network(self.network, spec.tenant)
-        self.ensure_network(network)
-        container = self.client.containers.create(**instance_spec(spec, network, self.extra_labels))
+        container = self.client.containers.create(**instance_spec(spec, self.apps_network, self.extra_labels))
         return self._instance(container)
 
     def start(self, instance_id: str) -> Instance:

@@ -23,7 +23,7 @@ STATE_DIR = "/var/lib/plat-agent"
 API_PORT = 7070
 """The control API's port: on a host always (on 127.0.0.1), locally by default."""
 NETWORK = "plat"
-"""The base name of the agents' bridges (one per tenant: `plat-<tenant>`)."""
+"""The base name of the agents' bridge (instances run on `plat-apps`, inter-container traffic off)."""
 SETUP_LABEL = "plat.agent-setup"
 """A hash of an agent container's whole setup: an unchanged agent is left running."""
 

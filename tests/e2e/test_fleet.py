@@ -360,7 +360,7 @@ def test_registry_mode_pushes_once_and_hosts_pull(fleet, tmp_path: Path) -> None
 def replace_agent(host, image: str, env: dict[str, str]) -> None:  # type: ignore[no-untyped-def]
     """Harness: the host's agent container replaced by one of `image` with `env`, labelled as
     plat's bootstrap labels the agents it starts (an older plat's agent looks just like this)."""
-    from plat.fleet.connect import AGENT_STATE
+    from plat.hostagent.install import STATE_DIR as AGENT_STATE
     from plat.hostagent.install import container_spec
 
     labels = container_spec(image, env, AGENT_STATE)["labels"]

@@ -83,7 +83,7 @@ def platform(engine: docker.DockerClient) -> Iterator[Platform]:
             p.compose("down", "-v", "--remove-orphans", check=False)
             for c in engine.containers.list(all=True, filters={"label": f"plat.agent={agent_id}"}):
                 c.remove(force=True)
-            for net in engine.networks.list(names=[network]):
+            for net in engine.networks.list(names=[network, f"{network}-apps"]):
                 net.remove()
 
 
@@ -125,7 +125,7 @@ def test_up_deploys_the_example_the_registry_takes_a_push_and_down_cleans_up(
     assert r.headers["X-Plat-Instance"].startswith(f"plat-{APP}-")
     # The compose agent runs it under its own id, on its own network; plat's own agent is untouched.
     instances = engine.containers.list(filters={"label": [f"plat.agent={platform.agent_id}", f"plat.app={APP}"]})
-    assert instances and all(platform.network in c.attrs["NetworkSettings"]["Networks"] for c in instances)
+    assert instances and all(f"{platform.network}-apps" in c.attrs["NetworkSettings"]["Networks"] for c in instances)
 
     # The registry is a real one on 127.0.0.1: a push lands and is listed.
     wait_for(lambda: (res := get(f"http://{platform.registry}/v2/")) is not None and res.status_code == 200, 30,

@@ -174,7 +174,7 @@ def test_the_gateway_reaches_the_api_where_it_listens(bind: str, expected: str) 
 
 def test_an_instance_is_hardened_limited_and_on_its_tenants_network() -> None:
     from agent.core import spec_of
-    from agent.docker_driver import instance_spec, tenant_network
+    from agent.docker_driver import apps_network, instance_spec
     from agent.settings import Settings
     from plat_contract.manifest import RunManifest
 
@@ -187,9 +187,8 @@ def test_an_instance_is_hardened_limited_and_on_its_tenants_network() -> None:
     assert (own.memory, own.cpus) == ("1g", 2.0)
     old = spec_of("web", "v0", "web:v0", RunManifest(), "acme", settings)
     assert (old.memory, old.cpus) == (None, None), "a version stored by an older agent runs as it did"
-    kw = instance_spec(spec, tenant_network("plat", "acme"))
-    assert kw["network"] == "plat-acme" and kw["labels"]["plat.network"] == "plat-acme"
-    assert tenant_network("plat", "acme") != tenant_network("plat", "evil")
+    kw = instance_spec(spec, apps_network("plat"))
+    assert kw["network"] == "plat-apps" and kw["labels"]["plat.network"] == "plat-apps"
     assert kw["cap_drop"] == ["ALL"] and kw["security_opt"] == ["no-new-privileges"] and kw["read_only"] is True
     assert (kw["mem_limit"], kw["nano_cpus"], kw["pids_limit"]) == ("512m", 1_000_000_000, 256)
     assert "ports" not in kw and "privileged" not in kw, "nothing published, nothing privileged"

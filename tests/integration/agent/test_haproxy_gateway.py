@@ -206,7 +206,11 @@ def test_leastconn_spreads_over_instances(gw: tuple, upstreams: dict[str, Upstre
     gateway, client, _ = gw
     gateway.add("web", "web-i1", upstreams["a"].address, 4)
     gateway.add("web", "web-i2", upstreams["b"].address, 4)
-    calls = [in_background(lambda: client.request("/web/slow?s=0.5")) for _ in range(4)]
+    calls = []
+    for n in range(1, 5):  # each request is in flight before the next: leastconn always sees them all
+        calls.append(in_background(lambda: client.request("/web/slow?s=2")))
+        wait_for(lambda n=n: sum(s.in_flight for s in gateway.load("web")[1].values()) == n, 10, interval=0.02,
+                 what=f"{n} requests in flight")
     assert sorted(c()[1]["x-plat-instance"] for c in calls) == ["web-i1", "web-i1", "web-i2", "web-i2"]
 
 

@@ -263,8 +263,12 @@ def make_api(agent: Agent, bind: str, port: int, ssl_context: ssl.SSLContext | N
 
             for m, stream in zip(members, streams, strict=True):
                 threading.Thread(target=pump, args=(m.name, stream), daemon=True).start()
+            # A follower sends nothing after its GET: anything readable (the EOF, a TLS
+            # close_notify, stray bytes) ends the stream. poll(), not select(): no fd limit.
+            watch = select.poll()
+            watch.register(self.connection, select.POLLIN | select.POLLHUP | select.POLLERR)
             try:
-                while not self._client_gone():
+                while not watch.poll(0):
                     try:
                         write(lines.get(timeout=1))
                     except queue.Empty:
@@ -272,19 +276,10 @@ def make_api(agent: Agent, bind: str, port: int, ssl_context: ssl.SSLContext | N
             except OSError:
                 pass
             finally:
+                self.close_connection = True
                 done.set()
                 for stream in streams:
                     getattr(stream, "close", lambda: None)()
-
-        def _client_gone(self) -> bool:
-            """Whether the client closed its end. A follower sends nothing after its GET, so
-            anything readable (the EOF, a TLS close_notify, stray bytes) ends the stream."""
-            poller = select.poll()  # not select(): it cannot watch descriptors past 1023
-            poller.register(self.connection, select.POLLIN | select.POLLHUP | select.POLLERR)
-            if poller.poll(0):
-                self.close_connection = True
-                return True
-            return False
 
         def r_create_api_key(self, who: Principal, q: dict, app: str, **_: str) -> None:
             owner = self._owned(who, app)

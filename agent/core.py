@@ -61,8 +61,7 @@ def policy_of(manifest: RunManifest, settings: Settings, app_row: dict[str, Any]
                   stopped_ttl=settings.stopped_ttl, max_paused=settings.max_paused, max_stopped=settings.max_stopped)
 
 
-def spec_of(app: str, version: str, image: str, manifest: RunManifest, tenant: str,
-            settings: Settings) -> InstanceSpec:
+def spec_of(app: str, version: str, image: str, manifest: RunManifest, tenant: str) -> InstanceSpec:
     """The instance to run. A deploy has put the agent's default limits into the manifest
     (`with_limits`); a version an older agent stored without them runs as it always did."""
     res = manifest.resources
@@ -109,7 +108,7 @@ class Agent:
             return self._app_locks.setdefault(app, threading.Lock())
 
     def _pool(self, app: str, version: str, image: str, manifest: RunManifest, tenant: str) -> AppPool:
-        return AppPool(spec_of(app, version, image, manifest, tenant, self.settings),
+        return AppPool(spec_of(app, version, image, manifest, tenant),
                        policy_of(manifest, self.settings, self.store.app(app)),
                        manifest.health, self.driver, self.router,
                        extra_env=lambda: self.secrets.env(app, tenant))

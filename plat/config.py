@@ -11,6 +11,7 @@ import io
 import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit, urlunsplit
 
 import yaml
 from pydantic import (
@@ -33,7 +34,7 @@ Platform = Annotated[str, StringConstraints(pattern=r"^[a-z0-9]+/[a-z0-9]+(/[a-z
 # A folder below the app's: path segments that start with a letter, digit or `_` (so no `..`).
 FolderName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_][A-Za-z0-9._-]*(/[A-Za-z0-9_][A-Za-z0-9._-]*)*$",
                                               max_length=255)]
-_SECRETISH = re.compile(r"(?i)(secret|token|passw|credential|private|api[_-]?key|access[_-]?key)")
+SECRETISH = re.compile(r"(?i)(secret|token|passw|credential|private|api[_-]?key|access[_-]?key)")
 
 
 class _Strict(BaseModel):
@@ -57,7 +58,7 @@ class Build(_Strict):
     @classmethod
     def _no_secret_args(cls, args: dict[str, str]) -> dict[str, str]:
         for key in args:
-            if _SECRETISH.search(key):
+            if SECRETISH.search(key):
                 raise ValueError(
                     f"build arg {key!r} looks like a secret; build args end up in the image "
                     "history, so pass secrets at run time with `plat secrets set`"
@@ -316,3 +317,21 @@ def load_dotenv(app_dir: Path) -> dict[str, str]:
     archive or a clone could otherwise read any file of the deploying machine into an image)."""
     text = read_tree_file(app_dir, ".env", "write .env as KEY=value lines of text")
     return parse_dotenv(text, app_dir / ".env") if text is not None else {}
+
+
+MASK = "***"
+def masked(data: Any, key: str = "") -> Any:
+    """`data` with values under secret-looking keys, and passwords in URLs, replaced by ***."""
+    if isinstance(data, dict):
+        return {k: masked(v, str(k)) for k, v in data.items()}
+    if isinstance(data, list):
+        return [masked(v, key) for v in data]
+    if isinstance(data, str):
+        if SECRETISH.search(key) and key != "token_env":
+            return MASK
+        parts = urlsplit(data) if "://" in data else None
+        if parts is not None and parts.password:
+            host = parts.hostname or ""
+            netloc = f"{parts.username}:{MASK}@{host}" + (f":{parts.port}" if parts.port else "")
+            return urlunsplit(parts._replace(netloc=netloc))
+    return data

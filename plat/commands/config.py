@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
-from typing import Annotated, Any
-from urllib.parse import urlsplit, urlunsplit
+from typing import Annotated
 
 import typer
 
@@ -13,33 +11,13 @@ from plat.commands._fleet_options import AppDir, Env
 from plat.errors import PlatError
 from plat.ui import out, print_json
 
-MASK = "***"
-_SECRETISH = re.compile(r"(?i)(secret|token|passw|credential|private|api[_-]?key|access[_-]?key)")
-
-
-def masked(data: Any, key: str = "") -> Any:
-    """`data` with values under secret-looking keys, and passwords in URLs, replaced by ***."""
-    if isinstance(data, dict):
-        return {k: masked(v, str(k)) for k, v in data.items()}
-    if isinstance(data, list):
-        return [masked(v, key) for v in data]
-    if isinstance(data, str):
-        if _SECRETISH.search(key) and key != "token_env":
-            return MASK
-        parts = urlsplit(data) if "://" in data else None
-        if parts is not None and parts.password:
-            host = parts.hostname or ""
-            netloc = f"{parts.username}:{MASK}@{host}" + (f":{parts.port}" if parts.port else "")
-            return urlunsplit(parts._replace(netloc=netloc))
-    return data
-
 
 def config(app_dir: AppDir = ".", env: Env = None,
            json_: Annotated[bool, typer.Option("--json", help="Print JSON instead of YAML.")] = False) -> None:
     """Show plat.yaml as plat reads it: an environment merged over the top level (-e), defaults in, secrets masked."""
     import yaml
 
-    from plat.config import load_manifest
+    from plat.config import load_manifest, masked
 
     manifest = load_manifest(Path(app_dir))
     if manifest is None:

@@ -31,6 +31,7 @@ from agent.openapi import document
 from agent.pool import ServerLoad
 from agent.settings import Settings
 from agent.tokens import bootstrap_admin
+from tests.integration.conftest import wait_for
 
 MAX_BODY = 4096
 
@@ -493,17 +494,19 @@ def test_connections_past_the_cap_get_a_503_at_once() -> None:
     server = Small(("127.0.0.1", 0), _Ok)
     threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True).start()
     port = server.server_address[1]
+    def extra_answer() -> bytes:
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as extra:
+            extra.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            return extra.recv(1024)
+
     try:
         idle = [socket.create_connection(("127.0.0.1", port), timeout=10) for _ in range(3)]
-        time.sleep(0.2)
-        with socket.create_connection(("127.0.0.1", port), timeout=10) as extra:
-            assert extra.recv(1024).startswith(b"HTTP/1.1 503"), "over the cap: refused, not queued"
+        # The three are accepted one by one: once all hold a slot, the next is refused at once.
+        assert wait_for(lambda: extra_answer().startswith(b"HTTP/1.1 503"), 10,
+                        what="a connection past the cap to be refused"), "over the cap: refused, not queued"
         idle.pop().close()
-        time.sleep(0.3)
-        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-        conn.request("GET", "/")
-        assert conn.getresponse().status == 200, "a freed slot serves again"
-        conn.close()
+        assert wait_for(lambda: extra_answer().startswith(b"HTTP/1.1 200"), 10,
+                        what="the freed slot to serve again"), "a freed slot serves again"
         for s in idle:
             s.close()
     finally:

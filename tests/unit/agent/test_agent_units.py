@@ -180,12 +180,12 @@ def test_an_instance_is_hardened_limited_and_on_its_tenants_network() -> None:
 
     settings = Settings.from_env({"PLAT_AGENT_STATE": "/s"})
     deployed = RunManifest().with_limits(settings.default_memory, settings.default_cpus)
-    spec = spec_of("web", "v1", "web:v1", deployed, "acme", settings)
+    spec = spec_of("web", "v1", "web:v1", deployed, "acme")
     assert (spec.memory, spec.cpus) == ("512m", 1.0), "a deploy with no limits gets the agent's defaults"
     own = spec_of("web", "v1", "web:v1", RunManifest.model_validate({"resources": {"memory": "1g", "cpus": 2}})
-                  .with_limits("512m", 1.0), "acme", settings)
+                  .with_limits("512m", 1.0), "acme")
     assert (own.memory, own.cpus) == ("1g", 2.0)
-    old = spec_of("web", "v0", "web:v0", RunManifest(), "acme", settings)
+    old = spec_of("web", "v0", "web:v0", RunManifest(), "acme")
     assert (old.memory, old.cpus) == (None, None), "a version stored by an older agent runs as it did"
     kw = instance_spec(spec, apps_network("plat"))
     assert kw["network"] == "plat-apps" and kw["labels"]["plat.network"] == "plat-apps"

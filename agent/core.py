@@ -111,7 +111,8 @@ class Agent:
         return AppPool(spec_of(app, version, image, manifest, tenant),
                        policy_of(manifest, self.settings, self.store.app(app)),
                        manifest.health, self.driver, self.router,
-                       extra_env=lambda: self.secrets.env(app, tenant))
+                       extra_env=lambda: self.secrets.env(app, tenant),
+                       start_timeout=self.settings.start_timeout)
 
     # -- startup -----------------------------------------------------------------------------
     def _fault(self, step: str) -> None:

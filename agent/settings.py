@@ -49,6 +49,8 @@ class Settings:
     max_body: int = 10 * 1024 * 1024
     """Bytes a request body may have on the control API and the activator."""
     request_timeout: float = 30.0
+    start_timeout: float = 60.0
+    """Seconds a new instance has to pass its health check before its start counts as failed."""
     tick: float = 1.0
     idle_timeout_override: float | None = None
     paused_ttl: float = 600.0
@@ -130,6 +132,7 @@ class Settings:
             keep_versions=num("PLAT_AGENT_KEEP_VERSIONS", 3, int, 0),
             max_body=num("PLAT_AGENT_MAX_BODY", 10 * 1024 * 1024, int, 0),
             request_timeout=num("PLAT_AGENT_REQUEST_TIMEOUT", 30.0, float, 0.001),
+            start_timeout=num("PLAT_AGENT_START_TIMEOUT", 60.0, float, 1.0, 3600.0),
             tick=num("PLAT_AGENT_TICK", 1.0, float, 0.01),
             idle_timeout_override=num("PLAT_AGENT_IDLE_TIMEOUT", 0.0, float, 0.0) if idle else None,
             paused_ttl=num("PLAT_AGENT_PAUSED_TTL", 600.0, float, 0.0),

@@ -30,7 +30,10 @@ def agent(engine: docker.DockerClient, tmp_path_factory: pytest.TempPathFactory)
     home = tmp_path_factory.mktemp("plat-home")
     env = {"PLAT_HOME": str(home), "PLAT_AGENT_API_PORT": str(free_port()), "PLAT_AGENT_GATEWAY_PORT": str(free_port()),
            "PLAT_AGENT_ACTIVATOR_PORT": str(free_port()),
-           "PLAT_AGENT_IDLE_TIMEOUT": "2", "PLAT_AGENT_TICK": "0.3", "PLAT_AGENT_MAX_ATTEMPTS": "3"}
+           "PLAT_AGENT_IDLE_TIMEOUT": "2", "PLAT_AGENT_TICK": "0.3", "PLAT_AGENT_MAX_ATTEMPTS": "3",
+           # Below schemathesis's request timeout: its deploys of a real image with a made-up
+           # health path must be refused (422) before it gives up on them.
+           "PLAT_AGENT_START_TIMEOUT": "10"}
     saved = {k: os.environ.get(k) for k in env}
     os.environ.update(env)
     res = plat("agent", "up", "--json")

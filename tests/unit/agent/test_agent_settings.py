@@ -41,6 +41,7 @@ def test_defaults_bind_loopback_only() -> None:
         ({"PLAT_AGENT_MAX_BODY": "1024"}, "max_body", 1024),
         ({"PLAT_AGENT_REQUEST_TIMEOUT": "2.5"}, "request_timeout", 2.5),
         ({"PLAT_AGENT_TICK": "0.3"}, "tick", 0.3),
+        ({"PLAT_AGENT_START_TIMEOUT": "10"}, "start_timeout", 10.0),
         ({"PLAT_AGENT_IDLE_TIMEOUT": "2"}, "idle_timeout_override", 2.0),
         # Empty means unset (an `env:` entry left blank in a unit file).
         ({"PLAT_AGENT_API_PORT": ""}, "api_port", 7070),
@@ -63,6 +64,7 @@ def test_overrides(env: dict[str, str], field: str, expected: object) -> None:
         ({"PLAT_AGENT_REQUEST_TIMEOUT": "soon"}, "expected a number"),
         ({"PLAT_AGENT_REQUEST_TIMEOUT": "0"}, "expected a value at least 0.001"),
         ({"PLAT_AGENT_IDLE_TIMEOUT": "-5"}, "PLAT_AGENT_IDLE_TIMEOUT"),
+        ({"PLAT_AGENT_START_TIMEOUT": "0.5"}, "PLAT_AGENT_START_TIMEOUT='0.5': expected a value between 1.0 and 3600.0"),
         ({"PLAT_AGENT_DOMAIN": "under_score.test"}, "PLAT_AGENT_DOMAIN='under_score.test': expected a DNS name"),
         ({"PLAT_AGENT_DOMAIN": ".leading.dot"}, "expected a DNS name"),
         ({"PLAT_AGENT_API_BIND": "1.2.3.4 extra"}, "PLAT_AGENT_API_BIND"),

@@ -7,7 +7,9 @@ from pathlib import Path
 
 from plat.config import Manifest, load_manifest, slugify
 from plat.errors import PlatError
+from plat.paths import read_tree_file
 from plat.runtimes.detect import Detection, detect, frontend_of
+from plat.runtimes.python_entry import EntryMiss, PythonEntry, find_entry
 from plat.runtimes.registry import Runtime, get_runtime, load_runtimes
 
 DEFAULT_PORT = 8080
@@ -25,6 +27,10 @@ class AppSpec:
     user_dockerfile: str | None
     """The user's Dockerfile, relative to the context, when they have one: it wins."""
     frontend: str | None
+    entry: PythonEntry | None = None
+    """The entry point found in the source (runtimes with an analyzer), or None."""
+    procfile: str | None = None
+    """The `web:` command of the app's Procfile, which wins over a found entry point."""
 
     @property
     def name(self) -> str:
@@ -84,7 +90,40 @@ def resolve_app(root: Path, manifest: Manifest | None = None, environment: str |
         frontend = fe
     elif fe is not False and runtime is not None:
         frontend = frontend_of(context_dir, runtime)
-    return AppSpec(root, manifest, runtime, detection, context_dir, user_dockerfile, frontend)
+    procfile = procfile_web(context_dir)
+    entry = None
+    if runtime is not None and user_dockerfile is None and runtime.analyzer == "python":
+        entry = _python_entry(context_dir, runtime, procfile)
+    return AppSpec(root, manifest, runtime, detection, context_dir, user_dockerfile, frontend, entry, procfile)
+
+
+def procfile_web(root: Path) -> str | None:
+    """The command of a Procfile's `web:` line (Heroku's convention), or None."""
+    text = read_tree_file(root, "Procfile", "write Procfile as `<type>: <command>` lines")
+    for line in (text or "").splitlines():
+        kind, sep, command = line.partition(":")
+        if sep and kind.strip() == "web" and command.strip():
+            return command.strip()
+    return None
+
+
+def _python_entry(root: Path, runtime: Runtime, procfile: str | None) -> PythonEntry | None:
+    found = find_entry(root, runtime.frameworks)
+    if isinstance(found, PythonEntry):
+        return found
+    if procfile is not None:
+        return None
+    raise PlatError(no_python_entry(root, found, runtime),
+                    "add a Procfile with a `web:` line (e.g. `web: gunicorn mypkg.wsgi:app`), "
+                    "or write your own Dockerfile")
+
+
+def no_python_entry(root: Path, miss: EntryMiss, runtime: Runtime) -> str:
+    names = ", ".join(sorted({fw.name.capitalize() for fw in runtime.frameworks if fw.classes}))
+    looked = ", ".join(miss.looked_at) or "no .py files"
+    notes = f" ({'; '.join(miss.notes)})" if miss.notes else ""
+    return (f"no web app found in {root}: no module makes an app object ({names}) or defines a "
+            f"create_app() factory, and manage.py names no Django settings; looked at {looked}{notes}")
 
 
 def agent_manifest(app: AppSpec) -> dict[str, object]:

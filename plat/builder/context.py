@@ -118,11 +118,29 @@ def plan_context(app: AppSpec, env: Mapping[str, str] | None = None) -> ContextP
         "base_image": base,
         "images": stages,
         "frontend": app.frontend,
+        "entry": entry_variables(app),
         "extra_ca": EXTRA_CA_NAME in generated,
         "files": frozenset(files),
     }
     generated.update(render_scaffold(app.runtime, variables))
     return ContextPlan(root, files, generated, f"{SCAFFOLD_DIR}/Dockerfile")
+
+
+def entry_variables(app: AppSpec) -> dict[str, object] | None:
+    """The found entry point as the scaffold sees it (each name admitted by the analyzer's patterns)."""
+    entry = app.entry
+    if entry is None or app.runtime is None:
+        return None
+    framework = next((fw for fw in app.runtime.frameworks if fw.name == entry.framework), None)
+    declared = {"requirements.txt", "pyproject.toml"} & {p.name for p in app.context_dir.iterdir()}
+    return {"module": entry.module, "obj": entry.obj, "factory": entry.factory, "kind": entry.kind,
+            "path": entry.path, "django_settings": entry.django_settings or "",
+            # The framework itself when the app declares no dependencies (a bare `startproject`).
+            "framework_package": framework.packages[0] if framework and not declared else "",
+            "folders": [f for f in (framework.folders if framework else ()) if FOLDER.fullmatch(f)]}
+
+
+FOLDER = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,99}$")
 
 
 def label_instruction(labels: Mapping[str, str]) -> str:

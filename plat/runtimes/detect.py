@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from plat.errors import PlatError
+from plat.runtimes.python_entry import PythonEntry, find_entry
 from plat.runtimes.registry import Runtime, Signal
 
 MATCH_THRESHOLD = 0.5
@@ -50,10 +51,20 @@ def _matches(root: Path, signal: Signal) -> bool:
     return re.search(signal.contains, text) is not None
 
 
+ENTRY_WEIGHT = 0.8
+"""An entry point found in the source is as strong a signal as a dependency file naming the framework."""
+
+
 def score(root: Path, runtime: Runtime) -> Candidate:
     matched = [s for s in runtime.detect.signals if _matches(root, s)]
-    confidence = min(1.0, round(sum(s.weight for s in matched), 3))
-    return Candidate(runtime.name, confidence, tuple(s.says for s in matched))
+    weights, says = [s.weight for s in matched], [s.says for s in matched]
+    if runtime.analyzer == "python":
+        found = find_entry(root, runtime.frameworks)
+        if isinstance(found, PythonEntry):
+            weights.append(ENTRY_WEIGHT)
+            says.append(found.why)
+    confidence = min(1.0, round(sum(weights), 3))
+    return Candidate(runtime.name, confidence, tuple(says))
 
 
 def rank(root: Path, runtimes: dict[str, Runtime]) -> list[Candidate]:

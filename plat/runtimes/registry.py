@@ -9,6 +9,7 @@ import os
 import re
 from collections.abc import Mapping
 from functools import lru_cache
+from typing import Literal
 from pathlib import Path
 
 import yaml
@@ -16,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from plat.errors import PlatError
 from plat.paths import templates_dir
+from plat.runtimes.python_entry import Framework
 
 
 class Signal(BaseModel):
@@ -55,6 +57,10 @@ class Runtime(BaseModel):
     frontend: Frontend | None = None
     dependency_files: tuple[str, ...] = ()
     dev: dict[str, object] = {}
+    analyzer: Literal["python"] | None = None
+    """Code that finds the entry point in the source (plat/runtimes/<analyzer>_entry.py)."""
+    frameworks: tuple[Framework, ...] = ()
+    """The frameworks the analyzer knows, as data."""
     folder: Path
 
     @property

@@ -78,6 +78,21 @@ def rank(root: Path, runtimes: dict[str, Runtime]) -> list[Candidate]:
     return sorted(live.values(), key=lambda c: (-c.confidence, c.runtime))
 
 
+_REQUIREMENT = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)", re.M)
+
+
+def _described(root: Path, name: str) -> str:
+    """`requirements.txt (numpy, pandas)`: a dependency list says what it does name."""
+    if not name.startswith("requirements") or (root / name).is_symlink():
+        return name
+    try:
+        text = (root / name).read_bytes()[:_MAX_READ].decode("utf-8", "replace")
+    except OSError:
+        return name
+    packages = [m.group(1) for m in _REQUIREMENT.finditer(text) if not m.group(1).startswith("-")][:6]
+    return f"{name} ({', '.join(packages)})" if packages else f"{name} (empty)"
+
+
 def frontend_of(root: Path, runtime: Runtime) -> str | None:
     fe = runtime.frontend
     return fe.dir if fe and (root / fe.marker).is_file() else None
@@ -91,9 +106,13 @@ def detect(root: Path, runtimes: dict[str, Runtime]) -> Detection:
     pin = "pin it with `runtime: <name>` in plat.yaml"
     if not ranked:
         looked = sorted({s.file for rt in runtimes.values() for s in rt.detect.signals})
+        present = [name for name in looked if (root / name).is_file()]
+        found = (f"found {', '.join(_described(root, name) for name in present)}, but none names a web framework or "
+                 "server plat knows" if present else f"looked for {', '.join(looked)}")
         raise PlatError(
-            f"no app found in {root}: looked for {', '.join(looked)}",
-            f"create one with `plat init --runtime <{'|'.join(runtimes)}>` or {pin}",
+            f"no app found in {root}: {found}",
+            f"pin the runtime with `runtime: <{'|'.join(runtimes)}>` in plat.yaml, add a Procfile with a `web:` "
+            "line, or write a Dockerfile (`plat init` makes a new app)",
         )
     best = ranked[0]
     if len(ranked) > 1 and best.confidence - ranked[1].confidence < AMBIGUITY_MARGIN:

@@ -9,8 +9,8 @@ import os
 import re
 from collections.abc import Mapping
 from functools import lru_cache
-from typing import Literal
 from pathlib import Path
+from typing import Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError

@@ -35,6 +35,12 @@ def tree(root: Path, files: dict[str, str]) -> Path:
         ({"package.json": '{"dependencies": {"vite": "5", "react": "18"}}'}, "nodejs", None),
         (GO, "go", None),
         ({"go.mod": "module x\n"}, "go", None),
+        ({"requirements.txt": "Django>=5\n"}, "python-flask", None),
+        ({"requirements.txt": "fastapi\nuvicorn\n"}, "python-flask", None),
+        ({"manage.py": 'os.environ.setdefault("DJANGO_SETTINGS_MODULE", "s")'}, "python-flask", None),
+        # No dependency file, but the source makes an app.
+        ({"svc/__init__.py": "", "svc/main.py": "from fastapi import FastAPI\napp = FastAPI()\n"},
+         "python-flask", None),
     ],
 )
 def test_detects(tmp_path: Path, files: dict[str, str], runtime: str, frontend: str | None) -> None:
@@ -49,6 +55,13 @@ def test_empty_folder_says_what_was_looked_for(tmp_path: Path) -> None:
     assert "no app found" in info.value.message
     assert "go.mod" in info.value.message and "package.json" in info.value.message
     assert "runtime:" in info.value.hint
+
+
+def test_a_dependency_list_without_a_framework_says_what_it_names(tmp_path: Path) -> None:
+    with pytest.raises(PlatError) as info:
+        detect(tree(tmp_path, {"requirements.txt": "numpy\npandas>=2\n# plotting\n"}), load_runtimes())
+    assert "found requirements.txt (numpy, pandas), but none names a web framework" in info.value.message
+    assert "Procfile" in info.value.hint and "runtime:" in info.value.hint
 
 
 def test_ambiguous_lists_candidates_and_how_to_pin(tmp_path: Path) -> None:

@@ -64,7 +64,7 @@ def test_overrides(env: dict[str, str], field: str, expected: object) -> None:
         ({"PLAT_AGENT_REQUEST_TIMEOUT": "soon"}, "expected a number"),
         ({"PLAT_AGENT_REQUEST_TIMEOUT": "0"}, "expected a value at least 0.001"),
         ({"PLAT_AGENT_IDLE_TIMEOUT": "-5"}, "PLAT_AGENT_IDLE_TIMEOUT"),
-        ({"PLAT_AGENT_START_TIMEOUT": "0.5"}, "PLAT_AGENT_START_TIMEOUT='0.5': expected a value between 1.0 and 3600.0"),
+        ({"PLAT_AGENT_START_TIMEOUT": "0.5"}, "PLAT_AGENT_START_TIMEOUT='0.5': expected a value between 1.0 and"),
         ({"PLAT_AGENT_DOMAIN": "under_score.test"}, "PLAT_AGENT_DOMAIN='under_score.test': expected a DNS name"),
         ({"PLAT_AGENT_DOMAIN": ".leading.dot"}, "expected a DNS name"),
         ({"PLAT_AGENT_API_BIND": "1.2.3.4 extra"}, "PLAT_AGENT_API_BIND"),

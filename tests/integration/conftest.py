@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
@@ -79,6 +81,30 @@ def wait_for(predicate: Callable[[], T], timeout: float = 30.0, what: str | Call
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout:g}s waiting for {what() if callable(what) else what}")
         time.sleep(interval)
+
+
+@contextmanager
+def local_agent(home: Path, **settings: str) -> Iterator[dict[str, str]]:
+    """A local agent under its own PLAT_HOME on free ports (`plat agent up`), purged after;
+    `settings` are extra PLAT_AGENT_* values. Yields `plat agent up --json` plus token and home."""
+    env = {"PLAT_HOME": str(home), "PLAT_AGENT_API_PORT": str(free_port()), "PLAT_AGENT_GATEWAY_PORT": str(free_port()),
+           "PLAT_AGENT_ACTIVATOR_PORT": str(free_port()), **settings}
+    saved = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    try:
+        res = plat("agent", "up", "--json")
+        assert res.code == 0, res.stderr
+        info = json.loads(res.stdout)
+        info["token"] = (home / "agent" / "admin-token").read_text().strip()
+        info["home"] = str(home)
+        yield info
+    finally:
+        plat("agent", "down", "--purge")
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
 
 
 def get(url: str) -> httpx.Response:

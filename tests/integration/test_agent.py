@@ -7,7 +7,6 @@ apps are deployed with the real CLI and called over real HTTP on 127.0.0.1.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import tempfile
 import threading
@@ -19,7 +18,7 @@ import docker
 import httpx
 import pytest
 
-from tests.integration.conftest import LABEL, ROOT, free_port, plat, wait_for
+from tests.integration.conftest import LABEL, ROOT, free_port, local_agent, plat, wait_for
 
 pytestmark = pytest.mark.integration
 FLAKY = ROOT / "tests/fixtures/flaky"
@@ -27,29 +26,11 @@ FLAKY = ROOT / "tests/fixtures/flaky"
 
 @pytest.fixture(scope="module")
 def agent(engine: docker.DockerClient, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
-    home = tmp_path_factory.mktemp("plat-home")
-    env = {"PLAT_HOME": str(home), "PLAT_AGENT_API_PORT": str(free_port()), "PLAT_AGENT_GATEWAY_PORT": str(free_port()),
-           "PLAT_AGENT_ACTIVATOR_PORT": str(free_port()),
-           "PLAT_AGENT_IDLE_TIMEOUT": "2", "PLAT_AGENT_TICK": "0.3", "PLAT_AGENT_MAX_ATTEMPTS": "3",
-           # Below schemathesis's request timeout: its deploys of a real image with a made-up
-           # health path must be refused (422) before it gives up on them.
-           "PLAT_AGENT_START_TIMEOUT": "10"}
-    saved = {k: os.environ.get(k) for k in env}
-    os.environ.update(env)
-    res = plat("agent", "up", "--json")
-    assert res.code == 0, res.stderr
-    info = json.loads(res.stdout)
-    info["token"] = (home / "agent" / "admin-token").read_text().strip()
-    info["home"] = str(home)
-    try:
+    # A start timeout below schemathesis's request timeout: its deploys of a real image with a
+    # made-up health path must be refused (422) before it gives up on them.
+    with local_agent(tmp_path_factory.mktemp("plat-home"), PLAT_AGENT_IDLE_TIMEOUT="2", PLAT_AGENT_TICK="0.3",
+                     PLAT_AGENT_MAX_ATTEMPTS="3", PLAT_AGENT_START_TIMEOUT="10") as info:
         yield info
-    finally:
-        plat("agent", "down", "--purge")
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
 
 
 def deploy(source: Path) -> dict:

@@ -19,6 +19,7 @@ from docker.models.containers import Container
 
 from agent.images import auth_config
 from plat_contract.images import parse_reference
+from plat_contract.instance import DEFAULT_PIDS, hardening
 
 log = logging.getLogger("plat.agent.driver")
 MANAGED = "plat.managed"
@@ -43,7 +44,7 @@ class InstanceSpec:
     tenant: str = "default"
     memory: str | None = None
     cpus: float | None = None
-    pids: int = 256
+    pids: int = DEFAULT_PIDS
 
 
 @dataclass(frozen=True)
@@ -80,14 +81,7 @@ def instance_spec(spec: InstanceSpec, network: str, extra_labels: Mapping[str, s
             "plat.tenant": spec.tenant, "plat.port": str(spec.port), NETWORK_LABEL: network, **extra_labels,
         },
         "network": network,
-        "cap_drop": ["ALL"],
-        "security_opt": ["no-new-privileges"],
-        "read_only": True,
-        "tmpfs": {"/tmp": "rw,nosuid,nodev,size=64m"},
-        "pids_limit": spec.pids,
-        "mem_limit": spec.memory,
-        "nano_cpus": int(spec.cpus * 1e9) if spec.cpus else None,
-        "init": True,
+        **hardening(spec.memory, spec.cpus, spec.pids),
         "restart_policy": {"Name": "no"},
     }
 

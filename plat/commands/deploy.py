@@ -27,6 +27,8 @@ def deploy(
     force: Annotated[bool, typer.Option("--force", help="Redeploy to hosts already on this version.")] = False,
     install_docker: Annotated[bool, typer.Option("--install-docker", help="Install Docker on hosts without it "
                                                  "(Debian/Ubuntu).")] = False,
+    check: Annotated[bool, typer.Option("--check/--no-check", help="Boot-check the image before any host is "
+                                        "touched (hosts only: the local agent checks it itself).")] = True,
     json_: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Build the app and deploy it: warm the new version, switch, drain the old one.
@@ -59,6 +61,11 @@ def deploy(
             tag = image_repository(app, fleet.registry)
             with build_progress(app.name, quiet=json_) as on_event:
                 built = build_app(client, app, tag=tag, on_event=on_event)
+            if check:
+                from plat.builder.bootcheck import require_boot
+
+                with err.status("boot check", spinner="dots") if not json_ else nullcontext():
+                    require_boot(client, app, built.image)
             if fleet.registry:
                 from plat.builder.pipeline import publish
                 from plat.progress_view import push_progress

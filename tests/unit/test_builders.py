@@ -130,3 +130,16 @@ def test_docker_sdk_is_imported_without_paramiko() -> None:
             "assert 'paramiko' not in sys.modules; assert d.docker.DockerClient; "
             "import paramiko; assert paramiko.SSHClient")
     assert subprocess.run([sys.executable, "-c", code], env={"PATH": "/usr/bin:/bin"}).returncode == 0
+
+
+def test_the_boot_check_runs_an_image_as_the_agent_would() -> None:
+    from plat.builder.bootcheck import boot_kwargs
+    from plat_contract.instance import hardening
+
+    kwargs = boot_kwargs("shop:abc", 8080, {"MODE": "x"}, None, None)
+    assert kwargs["environment"] == {"MODE": "x", "PORT": "8080"}
+    assert kwargs["ports"] == {"8080/tcp": ("127.0.0.1", None)}  # loopback only
+    assert kwargs["read_only"] and kwargs["cap_drop"] == ["ALL"] and kwargs["security_opt"] == ["no-new-privileges"]
+    assert kwargs["mem_limit"] == "512m" and kwargs["nano_cpus"] == 1_000_000_000
+    for key, value in hardening("256m", 0.5).items():
+        assert boot_kwargs("i", 1, {}, "256m", 0.5)[key] == value

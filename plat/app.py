@@ -9,6 +9,7 @@ from plat.config import Manifest, load_manifest, slugify
 from plat.errors import PlatError
 from plat.paths import read_tree_file
 from plat.runtimes.detect import Detection, detect, frontend_of
+from plat.runtimes.go_entry import GoMain, choose_main
 from plat.runtimes.python_entry import EntryMiss, PythonEntry, find_entry
 from plat.runtimes.registry import Runtime, get_runtime, load_runtimes
 
@@ -27,7 +28,7 @@ class AppSpec:
     user_dockerfile: str | None
     """The user's Dockerfile, relative to the context, when they have one: it wins."""
     frontend: str | None
-    entry: PythonEntry | None = None
+    entry: PythonEntry | GoMain | None = None
     """The entry point found in the source (runtimes with an analyzer), or None."""
     procfile: str | None = None
     """The `web:` command of the app's Procfile, which wins over a found entry point."""
@@ -91,9 +92,11 @@ def resolve_app(root: Path, manifest: Manifest | None = None, environment: str |
     elif fe is not False and runtime is not None:
         frontend = frontend_of(context_dir, runtime)
     procfile = procfile_web(context_dir)
-    entry = None
+    entry: PythonEntry | GoMain | None = None
     if runtime is not None and user_dockerfile is None and runtime.analyzer == "python":
         entry = _python_entry(context_dir, runtime, procfile)
+    elif runtime is not None and user_dockerfile is None and runtime.analyzer == "go":
+        entry = choose_main(context_dir, manifest.build.main, root / "plat.yaml")
     return AppSpec(root, manifest, runtime, detection, context_dir, user_dockerfile, frontend, entry, procfile)
 
 

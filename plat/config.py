@@ -51,6 +51,8 @@ class Build(_Strict):
                                          description="Build args. Never secrets: use `plat secrets`.")
     base_image: ImageRef | None = Field(None, description="Override the runtime's base image.")
     platform: Platform | None = Field(None, description="Target platform, e.g. linux/amd64.")
+    main: FolderName | None = Field(None, description="Go: the main package to build when there are several, "
+                                                  "e.g. cmd/server.")
     frontend: FolderName | bool | None = Field(None,
                                                description="Frontend folder (python-flask), or false to ignore one.")
 

@@ -24,6 +24,7 @@ from plat.app import AppSpec
 from plat.docker_client import docker
 from plat.errors import PlatError
 from plat.paths import read_tree_file
+from plat.runtimes.go_entry import GoMain
 from plat.runtimes.registry import Runtime, load_runtimes
 from plat.templating import render_tree
 
@@ -131,6 +132,8 @@ def entry_variables(app: AppSpec) -> dict[str, object] | None:
     entry = app.entry
     if entry is None or app.runtime is None:
         return None
+    if isinstance(entry, GoMain):
+        return {"main": entry.package, "vendored": (app.context_dir / "vendor" / "modules.txt").is_file()}
     framework = next((fw for fw in app.runtime.frameworks if fw.name == entry.framework), None)
     declared = {"requirements.txt", "pyproject.toml"} & {p.name for p in app.context_dir.iterdir()}
     return {"module": entry.module, "obj": entry.obj, "factory": entry.factory, "kind": entry.kind,

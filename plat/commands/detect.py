@@ -6,6 +6,7 @@ from typing import Annotated
 import typer
 
 from plat.app import AppSpec, resolve_app
+from plat.runtimes.go_entry import GoMain
 from plat.ui import out, print_json
 
 
@@ -22,10 +23,7 @@ def _start(app: AppSpec) -> str | None:
         return None
     if app.procfile:
         return f"Procfile web: {app.procfile}"
-    if app.entry:
-        server = "uvicorn (ASGI)" if app.entry.kind == "asgi" else "gunicorn (WSGI)"
-        return f"{app.entry.target} under {server}"
-    return None
+    return app.entry.described if app.entry else None
 
 
 def detect(
@@ -49,8 +47,8 @@ def detect(
             "runtime": runtime, "how": _how(app), "dockerfile": app.user_dockerfile,
             "confidence": found.confidence if found else None, "signals": list(found.signals) if found else [],
             "frontend": app.frontend,
-            "entry": {"target": entry.target, "server": "uvicorn" if entry.kind == "asgi" else "gunicorn",
-                      "framework": entry.framework, "why": entry.why} if entry else None,
+            "entry": {"target": entry.target, "server": entry.server, "framework": entry.framework,
+                      "why": entry.why} if entry else None,
             "procfile": app.procfile,
             "candidates": [{"runtime": c.runtime, "confidence": c.confidence} for c in candidates],
         })
@@ -66,6 +64,8 @@ def detect(
             out.print(f"  ✓ {signal}", markup=False)
         if entry and found is None:
             out.print(f"  ✓ {entry.why}", markup=False)
+        if isinstance(entry, GoMain) and len(entry.candidates) > 1:
+            out.print(f"  main packages: {', '.join(entry.candidates)} (build.main picks one)", markup=False)
 
 
 def register(app: typer.Typer) -> None:

@@ -67,6 +67,14 @@ class PythonEntry:
     def target(self) -> str:
         return f"{self.module}:{self.obj}{'()' if self.factory else ''}"
 
+    @property
+    def server(self) -> str:
+        return "uvicorn" if self.kind == "asgi" else "gunicorn"
+
+    @property
+    def described(self) -> str:
+        return f"{self.target} under {self.server} ({self.kind.upper()})"
+
 
 @dataclass(frozen=True)
 class EntryMiss:

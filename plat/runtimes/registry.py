@@ -57,7 +57,7 @@ class Runtime(BaseModel):
     frontend: Frontend | None = None
     dependency_files: tuple[str, ...] = ()
     dev: dict[str, object] = {}
-    analyzer: Literal["python"] | None = None
+    analyzer: Literal["python", "go"] | None = None
     """Code that finds the entry point in the source (plat/runtimes/<analyzer>_entry.py)."""
     frameworks: tuple[Framework, ...] = ()
     """The frameworks the analyzer knows, as data."""

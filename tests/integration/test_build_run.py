@@ -88,12 +88,30 @@ def test_user_dockerfile_wins(engine: docker.DockerClient, tmp_path: Path) -> No
     (tmp_path / "requirements.txt").write_text("flask\n")
     (tmp_path / "plat.yaml").write_text("name: own-dockerfile\n")
     (tmp_path / "Dockerfile").write_text("FROM " + os.environ["PLAT_BASE_IMAGE_PYTHON_FLASK"]
-                                         + "\nLABEL made.by=user\n")
+                                         + "\nLABEL made.by=user\n"
+                                         # A server of its own, so the boot check has something to ask.
+                                         + 'CMD ["sh", "-c", "exec python3 -m http.server \\"$PORT\\""]\n')
     res = plat("build", str(tmp_path), "--json")
     assert res.code == 0, res.stderr
     image = engine.images.get(json.loads(res.stdout)["image"])
     assert image.labels["made.by"] == "user"
     assert image.labels["org.opencontainers.image.title"] == "own-dockerfile"
+
+
+def test_an_app_that_cannot_boot_fails_its_build_with_its_own_words(engine: docker.DockerClient,
+                                                                     tmp_path: Path) -> None:
+    (tmp_path / "requirements.txt").write_text("flask\n")
+    (tmp_path / "app.py").write_text(
+        "import os\nfrom flask import Flask\n\napp = Flask(__name__)\n"
+        "app.config['SECRET_KEY'] = os.environ['SESSION_SECRET']  # a secret the build does not have\n")
+    res = plat("build", str(tmp_path))
+    assert res.code == 1
+    assert "the image exited with code" in res.stderr or "did not answer" in res.stderr, res.stderr
+    assert "KeyError: 'SESSION_SECRET'" in res.stderr  # the app's own last log lines
+    assert "--no-check" in res.stderr and "Traceback (most recent call last)" not in res.stderr.split("|")[0]
+    unchecked = plat("build", str(tmp_path), "--no-check", "--json")
+    assert unchecked.code == 0, unchecked.stderr
+    assert json.loads(unchecked.stdout)["boot_seconds"] is None
 
 
 def test_build_failure_prints_the_failing_step(engine: docker.DockerClient, tmp_path: Path) -> None:

@@ -52,6 +52,13 @@ def test_the_scaffold_builds_the_chosen_main_and_uses_vendored_modules(tmp_path:
     assert "go mod download" not in text
 
 
+def test_a_main_at_the_root_builds_the_root_package(tmp_path: Path) -> None:
+    tree(tmp_path, {**GOMOD, "main.go": MAIN})
+    text = plan_context(resolve_app(tmp_path), {}).generated[".plat/Dockerfile"].decode()
+    assert "-o /out/app ./\n" in text
+    assert "go mod download" in text
+
+
 def test_build_main_is_a_folder_name_never_a_flag(tmp_path: Path) -> None:
     tree(tmp_path, {**GOMOD, "main.go": MAIN, "plat.yaml": "name: x\nbuild: {main: '-ldflags=-X'}\n"})
     with pytest.raises(PlatError, match="build.main"):

@@ -134,7 +134,8 @@ def entry_variables(app: AppSpec) -> dict[str, object] | None:
         return None
     if isinstance(entry, GoMain):
         # The root package builds as `./`; a sub-package as `./cmd/server`.
-        return {"main": "" if entry.package == "." else entry.package, "vendored": (app.context_dir / "vendor" / "modules.txt").is_file()}
+        return {"main": "" if entry.package == "." else entry.package,
+                "vendored": (app.context_dir / "vendor" / "modules.txt").is_file()}
     framework = next((fw for fw in app.runtime.frameworks if fw.name == entry.framework), None)
     declared = {"requirements.txt", "pyproject.toml"} & {p.name for p in app.context_dir.iterdir()}
     return {"module": entry.module, "obj": entry.obj, "factory": entry.factory, "kind": entry.kind,
